@@ -1,0 +1,7 @@
+"""``python -m casualty_models.cli``."""
+
+import sys
+
+from . import main
+
+sys.exit(main())

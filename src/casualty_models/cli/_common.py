@@ -1,0 +1,121 @@
+"""Options and output shared by the subcommands.
+
+Output contract: without ``--json`` a human-readable summary table; with
+``--json`` exactly one JSON object on standard output (``Results.to_dict()``
+plus any subcommand extras).  ``--out DIR`` also writes ``result.nc`` (the
+full DataTree), ``summary.json``, ``summary.csv`` and ``posterior.png``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+import warnings
+from typing import Any
+
+from ..errors import DataValidationError
+
+
+def add_input_options(p: argparse.ArgumentParser, *, what: str = "a CSV file") -> None:
+    """``--input FILE`` / ``--dataset NAME`` (mutually exclusive)."""
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--input", metavar="FILE", help=f"read {what}")
+    g.add_argument("--dataset", metavar="NAME",
+                   help="use a shipped dataset instead of a file (see `casualty-models datasets`)")
+
+
+def add_output_options(p: argparse.ArgumentParser, *, mcmc: bool = False) -> None:
+    """``--seed``, ``--json``, ``--out`` and, for MCMC fits, ``--draws``/``--chains``."""
+    p.add_argument("--seed", type=int, default=1, help="random seed (default 1); recorded")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--out", metavar="DIR",
+                   help="write result.nc, summary.json, summary.csv and posterior.png here")
+    p.add_argument("--draws", type=int, default=2000 if mcmc else 4000,
+                   help="posterior draws per chain")
+    p.add_argument("--chains", type=int, default=4, help="chains (default 4)")
+
+
+def read_table(args: argparse.Namespace) -> Any:
+    """The DataFrame named by ``--input`` or ``--dataset`` (None if neither)."""
+    import pandas as pd
+
+    if getattr(args, "dataset", None):
+        from ..datasets import load
+
+        return load(args.dataset)
+    if getattr(args, "input", None):
+        if not os.path.exists(args.input):
+            raise DataValidationError(
+                f"input file {args.input!r} does not exist. Fix: check the path, or use "
+                "--dataset NAME for a shipped dataset."
+            )
+        try:
+            return pd.read_csv(args.input)
+        except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+            raise DataValidationError(
+                f"cannot read {args.input!r} as CSV ({exc}). Fix: pass a comma-separated "
+                "file with a header row."
+            ) from None
+    return None
+
+
+def _clean(x: Any) -> Any:
+    if isinstance(x, float) and not math.isfinite(x):
+        return None
+    if isinstance(x, dict):
+        return {k: _clean(v) for k, v in x.items()}
+    if isinstance(x, list):
+        return [_clean(v) for v in x]
+    return x
+
+
+def emit(result: Any, args: argparse.Namespace, extra: dict[str, Any] | None = None,
+         published_range: tuple[float, float] | None = None) -> int:
+    """Print the result (table or JSON) and write files to ``--out``."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        problems = result.check_convergence()
+    payload = result.to_dict()
+    if extra:
+        payload.update(extra)
+    payload["warnings"] = [str(w.message) for w in caught]
+    payload = _clean(payload)
+    if args.out:
+        os.makedirs(args.out, exist_ok=True)
+        result.save(os.path.join(args.out, "result.nc"))
+        with open(os.path.join(args.out, "summary.json"), "w") as fh:
+            json.dump(payload, fh, indent=2)
+        result.summary().to_csv(os.path.join(args.out, "summary.csv"))
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        fig = result.plot(published_range=published_range)
+        fig.savefig(os.path.join(args.out, "posterior.png"), dpi=120)
+        plt.close(fig)
+    if args.json:
+        json.dump(payload, sys.stdout)
+        sys.stdout.write("\n")
+    else:
+        import pandas as pd
+
+        with pd.option_context("display.width", 120, "display.max_columns", 20,
+                               "display.float_format", "{:,.1f}".format):
+            print(f"model: {payload['model']}  sampler: {payload['sampler']}  "
+                  f"seed: {payload['seed']}  observed: {payload['observed']:,}")
+            print(result.describe_priors())
+            print(result.summary())
+        if extra:
+            for k, v in extra.items():
+                if isinstance(v, int | float | str):
+                    print(f"{k}: {v}")
+        for msg in payload["warnings"]:
+            print(f"warning: {msg}", file=sys.stderr)
+        if args.out:
+            print(f"wrote {args.out}/result.nc, summary.json, summary.csv, posterior.png")
+    del problems
+    return 0

@@ -1,0 +1,763 @@
+"""Validated input containers: capture-pattern tables and confirmed counts.
+
+Inputs are checked once, here, at the boundary.  Models receive these
+containers and trust them.  Every error names the value received, what was
+expected and how to fix it; nothing is dropped or altered silently.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .errors import DataValidationError
+
+__all__ = ["CaptureTable", "ConfirmedCounts", "pattern_label"]
+
+DEFAULT_STRATUM = "all"
+DEFAULT_PERIOD = "all"
+
+
+# --------------------------------------------------------------------- helpers
+def _as_count_array(values: Any, what: str, labels: Sequence[Any] | None = None) -> np.ndarray:
+    """Validate non-negative integer counts and return them as int64."""
+    arr = np.asarray(values)
+    if arr.size == 0:
+        raise DataValidationError(
+            f"{what} is empty: expected at least one count. Fix: pass the counts."
+        )
+    if arr.dtype == bool or not (
+        np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)
+    ):
+        try:
+            arr = arr.astype(float)
+        except (TypeError, ValueError):
+            bad = next(
+                (v for v in np.ravel(values) if not isinstance(v, int | float | np.number)),
+                None,
+            )
+            raise DataValidationError(
+                f"{what} contains {bad!r}: expected non-negative integer counts. "
+                "Fix: convert the column to numbers."
+            ) from None
+    flat = arr.ravel()
+    where = (lambda i: f" (at {labels[i]})") if labels is not None else (lambda i: "")
+    if np.issubdtype(arr.dtype, np.floating):
+        nan = np.flatnonzero(~np.isfinite(flat))
+        if nan.size:
+            i = int(nan[0])
+            raise DataValidationError(
+                f"{what} contains {_py(flat[i])!r}{where(i)}: expected a finite non-negative "
+                "integer. Fix: fill or remove missing counts explicitly before fitting."
+            )
+        frac = np.flatnonzero(flat != np.round(flat))
+        if frac.size:
+            i = int(frac[0])
+            raise DataValidationError(
+                f"{what} contains the non-integer value {_py(flat[i])!r}{where(i)}: expected "
+                "whole numbers of deaths. Fix: pass integer counts."
+            )
+    neg = np.flatnonzero(flat < 0)
+    if neg.size:
+        i = int(neg[0])
+        raise DataValidationError(
+            f"{what} contains the negative value {_py(flat[i])!r}{where(i)}: expected counts "
+            ">= 0. Fix: correct the data."
+        )
+    return arr.astype(np.int64)
+
+
+def _py(v: Any) -> Any:
+    """A NumPy scalar as the plain Python value, for readable messages."""
+    return v.item() if isinstance(v, np.generic) else v
+
+
+def _fingerprint(payload: Mapping[str, Any]) -> str:
+    blob = json.dumps(payload, sort_keys=True, default=str).encode()
+    return "sha256:" + hashlib.sha256(blob).hexdigest()
+
+
+def pattern_label(bits: Iterable[int]) -> str:
+    """Label of a capture pattern as a 0/1 string, e.g. ``(1, 0, 1) -> "101"``."""
+    return "".join(str(int(b)) for b in bits)
+
+
+def _read_table(data: Any, what: str) -> pd.DataFrame:
+    if isinstance(data, str | os.PathLike):
+        path = os.fspath(data)
+        if not os.path.exists(path):
+            raise DataValidationError(
+                f"{what}: file {path!r} does not exist. Fix: check the path, or use "
+                "a shipped dataset (casualty_models.datasets.list_datasets())."
+            )
+        return pd.read_csv(path)
+    if isinstance(data, pd.DataFrame):
+        return data
+    raise DataValidationError(
+        f"{what}: got {type(data).__name__}, expected a pandas DataFrame or a CSV path."
+    )
+
+
+def _stratum_labels(df: pd.DataFrame, stratum: str | Sequence[str] | None) -> pd.Series:
+    if stratum is None:
+        return pd.Series([DEFAULT_STRATUM] * len(df), index=df.index, dtype=object)
+    cols = [stratum] if isinstance(stratum, str) else list(stratum)
+    for c in cols:
+        if c not in df.columns:
+            raise DataValidationError(
+                f"stratum column {c!r} is not in the data: available columns are "
+                f"{list(map(str, df.columns))}. Fix: pass one of them."
+            )
+        miss = df[c].isna()
+        if miss.any():
+            raise DataValidationError(
+                f"stratum column {c!r} has {int(miss.sum())} missing value(s) (first at "
+                f"row {_py(df.index[miss.to_numpy()][0])!r}): expected a label on every row. "
+                "Fix: fill them (e.g. 'unknown') or drop those rows explicitly."
+            )
+
+    def fmt(v: Any) -> str:
+        if isinstance(v, float) and v.is_integer():
+            return str(int(v))
+        return str(v)
+
+    if len(cols) == 1:
+        return df[cols[0]].map(fmt).astype(object)
+    return df[cols].apply(lambda r: "|".join(fmt(v) for v in r), axis=1).astype(object)
+
+
+def _check_binary(df: pd.DataFrame, lists: Sequence[str]) -> np.ndarray:
+    out = np.empty((len(df), len(lists)), dtype=np.uint8)
+    for j, c in enumerate(lists):
+        col = df[c]
+        if col.isna().any():
+            row = df.index[col.isna().to_numpy()][0]
+            raise DataValidationError(
+                f"list column {c!r} has a missing value at row {_py(row)!r}: expected 0 or 1 "
+                "on every row. Fix: record 0 for 'not on this list'."
+            )
+        vals = col.to_numpy()
+        if vals.dtype == bool:
+            out[:, j] = vals
+            continue
+        try:
+            num = vals.astype(float)
+            ok = (num == 0) | (num == 1)
+        except (TypeError, ValueError):
+            ok = np.array([v in (0, 1) for v in vals])
+            num = None
+        if not ok.all():
+            i = int(np.flatnonzero(~ok)[0])
+            raise DataValidationError(
+                f"list column {c!r} has the value {_py(vals[i])!r} at row {_py(df.index[i])!r}: "
+                "expected 0 (not on the list) or 1 (on the list). Fix: recode the column "
+                "to 0/1."
+            )
+        out[:, j] = np.asarray(num if num is not None else vals, dtype=float).astype(np.uint8)
+    return out
+
+
+def _check_list_names(lists: Sequence[str], columns: Sequence[Any]) -> list[str]:
+    lists = [str(x) for x in lists]
+    if len(lists) < 2:
+        raise DataValidationError(
+            f"got {len(lists)} list(s) {lists}: expected at least 2 lists for "
+            "capture-recapture. Fix: name two or more list columns."
+        )
+    dup = {x for x in lists if lists.count(x) > 1}
+    if dup:
+        raise DataValidationError(f"list names {sorted(dup)} are repeated: expected unique names.")
+    cols = [str(c) for c in columns]
+    missing = [x for x in lists if x not in cols]
+    if missing:
+        raise DataValidationError(
+            f"unknown list column(s) {missing}: the data have columns {cols}. "
+            "Fix: pass lists= with names from those columns."
+        )
+    return lists
+
+
+# ----------------------------------------------------------------- CaptureTable
+@dataclass(frozen=True, eq=False)
+class CaptureTable:
+    """Counts of people by capture pattern over K lists, optionally by stratum.
+
+    Attributes
+    ----------
+    lists : tuple of str
+        List names, in column order.
+    patterns : ndarray of uint8, shape (n_pattern, K)
+        Distinct capture patterns present in the input (never all-zero), in
+        lexicographic order of their 0/1 labels.
+    counts : ndarray of int64, shape (n_stratum, n_pattern)
+        Number of people with each pattern in each stratum.
+    strata : tuple of str
+        Stratum labels; ``("all",)`` when the table is not stratified.
+
+    Notes
+    -----
+    Only patterns present in the input are stored, so tables with many lists
+    stay small; :meth:`dense` expands to all :math:`2^K - 1` observable cells.
+    Construct with :meth:`from_records`, :meth:`from_counts`,
+    :meth:`from_mapping` or :meth:`from_csv`.
+    """
+
+    lists: tuple[str, ...]
+    patterns: np.ndarray
+    counts: np.ndarray
+    strata: tuple[str, ...] = (DEFAULT_STRATUM,)
+    source: str = field(default="", compare=False)
+
+    def __post_init__(self) -> None:
+        pats = np.asarray(self.patterns, dtype=np.uint8)
+        counts = _as_count_array(self.counts, "capture counts")
+        if counts.ndim == 1:
+            counts = counts[None, :]
+        k = len(self.lists)
+        if pats.ndim != 2 or pats.shape[1] != k:
+            raise DataValidationError(
+                f"patterns have shape {pats.shape}: expected (n_pattern, {k}) for lists "
+                f"{list(self.lists)}."
+            )
+        if counts.shape != (len(self.strata), pats.shape[0]):
+            raise DataValidationError(
+                f"counts have shape {counts.shape}: expected (n_stratum, n_pattern) = "
+                f"({len(self.strata)}, {pats.shape[0]})."
+            )
+        if len(set(self.strata)) != len(self.strata):
+            raise DataValidationError(f"stratum labels {list(self.strata)} are not unique.")
+        if pats.shape[0] == 0:
+            raise DataValidationError(
+                "the capture table is empty: expected at least one observed pattern."
+            )
+        zero_rows = np.flatnonzero(pats.sum(axis=1) == 0)
+        if zero_rows.size:
+            raise DataValidationError(
+                f"the all-zero pattern {pattern_label(pats[zero_rows[0]])!r} was given as "
+                "observed: people on no list cannot be counted; that cell is what the "
+                "model estimates. Fix: remove the all-zero row."
+            )
+        labels = [pattern_label(p) for p in pats]
+        if len(set(labels)) != len(labels):
+            dup = sorted({x for x in labels if labels.count(x) > 1})
+            raise DataValidationError(
+                f"duplicate capture pattern(s) {dup}: expected each pattern once per "
+                "stratum. Fix: add the duplicate rows' counts together first."
+            )
+        order = np.argsort(labels, kind="stable")
+        pats, counts = pats[order], counts[:, order]
+        if counts.sum() == 0:
+            raise DataValidationError(
+                "all capture counts are zero: expected at least one observed person."
+            )
+        per_list = counts.sum(axis=0) @ pats
+        empty = [name for name, n in zip(self.lists, per_list, strict=True) if n == 0]
+        if empty:
+            raise DataValidationError(
+                f"list(s) {empty} record nobody: a list with no records carries no "
+                "information about the others. Fix: drop it from lists=."
+            )
+        object.__setattr__(self, "patterns", pats)
+        object.__setattr__(self, "counts", counts)
+        object.__setattr__(self, "lists", tuple(str(x) for x in self.lists))
+        object.__setattr__(self, "strata", tuple(str(x) for x in self.strata))
+
+    # ------------------------------------------------------------- builders
+    @classmethod
+    def from_records(
+        cls,
+        data: pd.DataFrame | str | os.PathLike[str],
+        lists: Sequence[str],
+        stratum: str | Sequence[str] | None = None,
+    ) -> CaptureTable:
+        """Build from record-level data: one row per person, one 0/1 column per list.
+
+        Parameters
+        ----------
+        data : DataFrame or path to a CSV file
+        lists : sequence of str
+            The 0/1 list columns.
+        stratum : str or sequence of str, optional
+            Column(s) defining strata; several columns are combined as ``"a|b"``.
+        """
+        df = _read_table(data, "capture records")
+        if len(df) == 0:
+            raise DataValidationError(
+                "capture records are empty (0 rows): expected one row per person."
+            )
+        lists = _check_list_names(lists, df.columns)
+        bits = _check_binary(df, lists)
+        none = np.flatnonzero(bits.sum(axis=1) == 0)
+        if none.size:
+            raise DataValidationError(
+                f"{none.size} record(s) are on no list (first at row {_py(df.index[none[0]])!r}): "
+                "every record must appear on at least one list. Fix: remove them or "
+                "check the list columns."
+            )
+        strata_s = _stratum_labels(df, stratum)
+        frame = pd.DataFrame(bits, columns=lists)
+        frame["_stratum"] = strata_s.to_numpy()
+        grouped = frame.groupby(["_stratum", *lists], sort=True).size()
+        return cls._from_long(grouped, lists, source="records")
+
+    @classmethod
+    def from_counts(
+        cls,
+        data: pd.DataFrame | str | os.PathLike[str],
+        lists: Sequence[str] | None = None,
+        count: str = "count",
+        stratum: str | Sequence[str] | None = None,
+    ) -> CaptureTable:
+        """Build from an aggregated table: 0/1 list columns plus a count column.
+
+        Parameters
+        ----------
+        data : DataFrame or path to a CSV file
+        lists : sequence of str, optional
+            The 0/1 list columns; by default every column except ``count``
+            and the stratum column(s).
+        count : str, default "count"
+        stratum : str or sequence of str, optional
+        """
+        df = _read_table(data, "capture table")
+        if len(df) == 0:
+            raise DataValidationError("capture table is empty (0 rows): expected counts.")
+        if count not in df.columns:
+            raise DataValidationError(
+                f"count column {count!r} is not in the data: available columns are "
+                f"{list(map(str, df.columns))}. Fix: pass count= with the right name, or "
+                "use CaptureTable.from_records for one row per person."
+            )
+        scols = [] if stratum is None else ([stratum] if isinstance(stratum, str) else list(stratum))
+        if lists is None:
+            lists = [str(c) for c in df.columns if c != count and c not in scols]
+        lists = _check_list_names(lists, df.columns)
+        bits = _check_binary(df, lists)
+        counts = _as_count_array(df[count].to_numpy(), f"count column {count!r}",
+                                 labels=[f"row {i}" for i in df.index])
+        strata_s = _stratum_labels(df, stratum)
+        frame = pd.DataFrame(bits, columns=lists)
+        frame["_stratum"] = strata_s.to_numpy()
+        frame["_count"] = counts
+        dup = frame.duplicated(["_stratum", *lists], keep=False)
+        if dup.any():
+            row = frame[dup].iloc[0]
+            raise DataValidationError(
+                f"duplicate capture pattern {pattern_label(row[lists])!r} in stratum "
+                f"{row['_stratum']!r}: expected each pattern once per stratum. Fix: add the "
+                "duplicate rows' counts together first."
+            )
+        zero_rows = np.flatnonzero(bits.sum(axis=1) == 0)
+        if zero_rows.size:
+            raise DataValidationError(
+                f"the all-zero pattern {'0' * len(lists)!r} was given as observed (row "
+                f"{_py(df.index[zero_rows[0]])!r}, count {_py(counts[zero_rows[0]])}): people on no "
+                "list cannot be counted; that cell is what the model estimates. Fix: "
+                "remove the all-zero row."
+            )
+        long = frame.set_index(["_stratum", *lists])["_count"]
+        return cls._from_long(long, lists, source="counts")
+
+    @classmethod
+    def from_mapping(
+        cls, mapping: Mapping[Any, Any], lists: Sequence[str] | None = None
+    ) -> CaptureTable:
+        """Build from a mapping of pattern to count, e.g. ``{"A": 400, "B": 300, "AB": 100}``.
+
+        Keys may be strings of one-character list names (``"AB"``), names
+        joined by ``"+"`` or ``"&"`` (``"hospital+survey"``), tuples of names,
+        or 0/1 strings of length K when ``lists`` is given (``"110"``).
+        """
+        if not mapping:
+            raise DataValidationError("the pattern mapping is empty: expected pattern -> count.")
+        parsed: list[tuple[str, ...]] = []
+        for key in mapping:
+            if isinstance(key, tuple | list | frozenset | set):
+                names = tuple(str(x) for x in key)
+            elif isinstance(key, str):
+                if lists is not None and len(key) == len(lists) and set(key) <= {"0", "1"}:
+                    names = tuple(n for n, b in zip(lists, key, strict=True) if b == "1")
+                elif "+" in key or "&" in key:
+                    names = tuple(x.strip() for x in key.replace("&", "+").split("+"))
+                else:
+                    names = tuple(key)
+            else:
+                raise DataValidationError(
+                    f"pattern key {key!r} is a {type(key).__name__}: expected a string such "
+                    "as 'AB', 'hospital+survey' or a tuple of list names."
+                )
+            if len(names) == 0:
+                raise DataValidationError(
+                    f"pattern key {key!r} names no list: the all-zero pattern cannot be "
+                    "observed. Fix: remove it."
+                )
+            parsed.append(names)
+        seen = list(dict.fromkeys(n for names in parsed for n in names))
+        if lists is None:
+            lists = sorted(seen)
+        lists = [str(x) for x in lists]
+        unknown = [n for n in seen if n not in lists]
+        if unknown:
+            raise DataValidationError(
+                f"pattern keys name unknown list(s) {unknown}: lists are {lists}. "
+                "Fix: pass lists= with every list name."
+            )
+        if len(lists) < 2:
+            raise DataValidationError(
+                f"got {len(lists)} list(s) {lists}: expected at least 2 lists."
+            )
+        rows = [[int(n in names) for n in lists] for names in parsed]
+        labels = [str(k) for k in mapping]
+        counts = _as_count_array(list(mapping.values()), "pattern counts", labels=labels)
+        pats = np.array(rows, dtype=np.uint8)
+        return cls(tuple(lists), pats, counts[None, :], source="mapping")
+
+    @classmethod
+    def from_csv(
+        cls,
+        path: str | os.PathLike[str],
+        lists: Sequence[str] | None = None,
+        count: str | None = "count",
+        stratum: str | Sequence[str] | None = None,
+    ) -> CaptureTable:
+        """Read a CSV: aggregated if it has the ``count`` column, else record level."""
+        df = _read_table(path, "capture table")
+        if count is not None and count in df.columns:
+            return cls.from_counts(df, lists=lists, count=count, stratum=stratum)
+        if lists is None:
+            raise DataValidationError(
+                f"{os.fspath(path)!r} has no count column {count!r}, so it is read as one "
+                "row per person, and lists= is needed to say which 0/1 columns are lists."
+            )
+        return cls.from_records(df, lists=lists, stratum=stratum)
+
+    @classmethod
+    def _from_long(cls, long: pd.Series, lists: Sequence[str], source: str) -> CaptureTable:
+        wide = long.unstack("_stratum", fill_value=0)
+        strata = tuple(str(s) for s in wide.columns)
+        pats = np.array(list(wide.index), dtype=np.uint8).reshape(len(wide), len(lists))
+        counts = wide.to_numpy().T
+        return cls(tuple(lists), pats, counts, strata, source=source)
+
+    # ----------------------------------------------------------------- views
+    @property
+    def n_lists(self) -> int:
+        """Number of lists K."""
+        return len(self.lists)
+
+    @property
+    def pattern_labels(self) -> list[str]:
+        """0/1 labels of the stored patterns (coordinate ``pattern``)."""
+        return [pattern_label(p) for p in self.patterns]
+
+    @property
+    def observed(self) -> np.ndarray:
+        """Number of distinct people observed, per stratum."""
+        return self.counts.sum(axis=1)
+
+    @property
+    def list_totals(self) -> np.ndarray:
+        """People on each list, shape (n_stratum, K)."""
+        return self.counts @ self.patterns.astype(np.int64)
+
+    @property
+    def is_stratified(self) -> bool:
+        """Whether the table has more than the default stratum."""
+        return self.strata != (DEFAULT_STRATUM,)
+
+    def dense(self) -> tuple[np.ndarray, np.ndarray]:
+        """All :math:`2^K - 1` observable patterns and their counts (zeros filled).
+
+        Returns
+        -------
+        patterns : ndarray, shape (2**K - 1, K)
+        counts : ndarray, shape (n_stratum, 2**K - 1)
+        """
+        k = self.n_lists
+        if k > 20:
+            raise DataValidationError(
+                f"{k} lists give {2**k - 1} cells: too many for a dense table."
+            )
+        idx = np.arange(1, 2**k)
+        pats = ((idx[:, None] >> np.arange(k - 1, -1, -1)) & 1).astype(np.uint8)
+        codes = self.patterns.astype(np.int64) @ (1 << np.arange(k - 1, -1, -1))
+        dense = np.zeros((len(self.strata), 2**k - 1), dtype=np.int64)
+        dense[:, codes - 1] = self.counts
+        return pats, dense
+
+    def select(self, stratum: str) -> CaptureTable:
+        """The unstratified table of one stratum."""
+        if stratum not in self.strata:
+            raise DataValidationError(
+                f"unknown stratum {stratum!r}: strata are {list(self.strata)}."
+            )
+        i = self.strata.index(stratum)
+        keep = self.counts[i] > 0
+        return CaptureTable(self.lists, self.patterns[keep], self.counts[i, keep],
+                            source=f"{self.source}[{stratum}]")
+
+    def collapse(self) -> CaptureTable:
+        """The table summed over strata."""
+        return CaptureTable(self.lists, self.patterns, self.counts.sum(axis=0, keepdims=True),
+                            source=self.source)
+
+    def to_frame(self) -> pd.DataFrame:
+        """Long table: stratum, one 0/1 column per list, count."""
+        rows = []
+        for s, stratum in enumerate(self.strata):
+            for p, pat in enumerate(self.patterns):
+                rows.append([stratum, *map(int, pat), int(self.counts[s, p])])
+        return pd.DataFrame(rows, columns=["stratum", *self.lists, "count"])
+
+    def fingerprint(self) -> str:
+        """A hash of the table's content, recorded with results."""
+        return _fingerprint({
+            "lists": self.lists, "strata": self.strata,
+            "patterns": self.pattern_labels, "counts": self.counts.tolist(),
+        })
+
+    def __repr__(self) -> str:
+        return (
+            f"CaptureTable(lists={list(self.lists)}, patterns={len(self.patterns)}, "
+            f"strata={len(self.strata)}, observed={int(self.counts.sum())})"
+        )
+
+
+# -------------------------------------------------------------- ConfirmedCounts
+@dataclass(frozen=True, eq=False)
+class ConfirmedCounts:
+    """Deaths confirmed by one source, by stratum (and optionally by period).
+
+    Attributes
+    ----------
+    counts : ndarray of int64, shape (n_stratum, n_period)
+    strata : tuple of str
+        ``("all",)`` when not stratified.
+    periods : tuple of str or None
+        Period labels (ISO dates or names); ``None`` when there is no time axis.
+    audit_found, audit_checked : ndarray of int64, shape (n_stratum,), optional
+        A coverage audit: of ``audit_checked`` deaths known from an independent
+        source, ``audit_found`` were on the list.  Informs coverage directly.
+
+    Examples
+    --------
+    >>> ConfirmedCounts(45287).total
+    45287
+    >>> ConfirmedCounts({"north": 120, "south": 80}).strata
+    ('north', 'south')
+    """
+
+    counts: Any
+    strata: tuple[str, ...] = (DEFAULT_STRATUM,)
+    periods: tuple[str, ...] | None = None
+    audit_found: Any = None
+    audit_checked: Any = None
+    source: str = field(default="", compare=False)
+
+    def __post_init__(self) -> None:
+        raw = self.counts
+        strata = self.strata
+        if isinstance(raw, Mapping):
+            if strata != (DEFAULT_STRATUM,):
+                raise DataValidationError("pass strata either as mapping keys or as strata=, not both.")
+            strata = tuple(str(k) for k in raw)
+            raw = list(raw.values())
+        if isinstance(raw, bool) or (np.ndim(raw) == 0 and not isinstance(raw, int | float | np.number)):
+            raise DataValidationError(
+                f"confirmed count {raw!r} is a {type(raw).__name__}: expected a "
+                "non-negative integer, a sequence or a mapping of them."
+            )
+        counts = _as_count_array(raw, "confirmed counts", labels=None)
+        if counts.ndim == 0:
+            counts = counts.reshape(1, 1)
+        elif counts.ndim == 1:
+            if self.periods is not None and len(strata) == 1:
+                counts = counts[None, :]
+            else:
+                counts = counts[:, None]
+        elif counts.ndim != 2:
+            raise DataValidationError(
+                f"confirmed counts have {counts.ndim} dimensions: expected (stratum, period)."
+            )
+        strata = tuple(str(s) for s in strata)
+        if counts.shape[0] != len(strata):
+            raise DataValidationError(
+                f"{counts.shape[0]} rows of counts for {len(strata)} strata {list(strata)}: "
+                "expected one row per stratum."
+            )
+        if len(set(strata)) != len(strata):
+            dup = sorted({s for s in strata if strata.count(s) > 1})
+            raise DataValidationError(f"duplicate stratum label(s) {dup}: expected unique labels.")
+        periods = None if self.periods is None else tuple(str(p) for p in self.periods)
+        n_period = 1 if periods is None else len(periods)
+        if counts.shape[1] != n_period:
+            raise DataValidationError(
+                f"{counts.shape[1]} columns of counts for {n_period} period(s): expected one "
+                "column per period."
+            )
+        if counts.sum() == 0:
+            raise DataValidationError(
+                "all confirmed counts are zero: a zero count says nothing about the total "
+                "under these models. Fix: check the input."
+            )
+        object.__setattr__(self, "counts", counts)
+        object.__setattr__(self, "strata", strata)
+        object.__setattr__(self, "periods", periods)
+        if (self.audit_found is None) != (self.audit_checked is None):
+            raise DataValidationError("give both audit_found and audit_checked, or neither.")
+        if self.audit_found is not None:
+            found = _as_count_array(self.audit_found, "audit_found").reshape(-1)
+            checked = _as_count_array(self.audit_checked, "audit_checked").reshape(-1)
+            if found.shape != (len(strata),) or checked.shape != (len(strata),):
+                raise DataValidationError(
+                    f"audit arrays have {found.size} and {checked.size} entries for "
+                    f"{len(strata)} strata: expected one per stratum (0 where none)."
+                )
+            bad = np.flatnonzero(found > checked)
+            if bad.size:
+                i = int(bad[0])
+                raise DataValidationError(
+                    f"audit for stratum {strata[i]!r} found {found[i]} of {checked[i]} "
+                    "checked: found cannot exceed checked."
+                )
+            object.__setattr__(self, "audit_found", found)
+            object.__setattr__(self, "audit_checked", checked)
+
+    # ------------------------------------------------------------- builders
+    @classmethod
+    def from_frame(
+        cls,
+        data: pd.DataFrame | str | os.PathLike[str],
+        count: str,
+        stratum: str | Sequence[str] | None = None,
+        period: str | None = None,
+        audit_found: str | None = None,
+        audit_checked: str | None = None,
+    ) -> ConfirmedCounts:
+        """Build from an aggregated table with one row per stratum (and period).
+
+        Missing (stratum, period) combinations are an error, not zeros.
+        """
+        df = _read_table(data, "confirmed counts")
+        if len(df) == 0:
+            raise DataValidationError("confirmed-count table is empty (0 rows).")
+        if count not in df.columns:
+            raise DataValidationError(
+                f"count column {count!r} is not in the data: available columns are "
+                f"{list(map(str, df.columns))}. Fix: pass the right count column."
+            )
+        vals = _as_count_array(df[count].to_numpy(), f"count column {count!r}",
+                               labels=[f"row {i}" for i in df.index])
+        s = _stratum_labels(df, stratum).to_numpy()
+        if period is not None and period not in df.columns:
+            raise DataValidationError(
+                f"period column {period!r} is not in the data: available columns are "
+                f"{list(map(str, df.columns))}."
+            )
+        p = df[period].astype(str).to_numpy() if period else np.array([DEFAULT_PERIOD] * len(df))
+        key = pd.DataFrame({"s": s, "p": p})
+        dup = key.duplicated(keep=False)
+        if dup.any():
+            first = key[dup].iloc[0]
+            raise DataValidationError(
+                f"stratum {first['s']!r}"
+                + (f", period {first['p']!r}" if period else "")
+                + " appears more than once: expected one row each. Fix: sum duplicates "
+                "first, or use ConfirmedCounts.from_records for one row per death."
+            )
+        wide = pd.Series(vals, index=pd.MultiIndex.from_arrays([s, p])).unstack()
+        if wide.isna().any().any():
+            raise DataValidationError(
+                "some (stratum, period) combinations are missing: expected a full grid. "
+                "Fix: add rows with count 0 where nothing was confirmed."
+            )
+        strata = tuple(dict.fromkeys(s))
+        periods = tuple(dict.fromkeys(p)) if period else None
+        wide = wide.loc[list(strata), list(periods) if periods else [DEFAULT_PERIOD]]
+        audits: dict[str, Any] = {}
+        if audit_found or audit_checked:
+            if not (audit_found and audit_checked):
+                raise DataValidationError("give both audit_found and audit_checked columns.")
+            first_rows = key.drop_duplicates("s").index
+            audits = {
+                "audit_found": df.loc[df.index[first_rows], audit_found].to_numpy(),
+                "audit_checked": df.loc[df.index[first_rows], audit_checked].to_numpy(),
+            }
+        return cls(wide.to_numpy().astype(np.int64), strata, periods,
+                   source=f"frame:{count}", **audits)
+
+    @classmethod
+    def from_records(
+        cls,
+        data: pd.DataFrame | str | os.PathLike[str],
+        stratum: str | Sequence[str] | None = None,
+        period: str | None = None,
+        freq: str | None = None,
+    ) -> ConfirmedCounts:
+        """Count records (one row per confirmed death) by stratum and period.
+
+        Parameters
+        ----------
+        period : str, optional
+            A date column; with ``freq`` (a pandas period alias such as
+            ``"M"`` or ``"W"``) dates are grouped into periods, and periods
+            with no deaths get a count of 0.
+        """
+        df = _read_table(data, "confirmed records")
+        if len(df) == 0:
+            raise DataValidationError("confirmed records are empty (0 rows).")
+        s = _stratum_labels(df, stratum)
+        if period is None:
+            counts = s.value_counts(sort=False)
+            strata = tuple(sorted(counts.index))
+            return cls(counts.loc[list(strata)].to_numpy(), strata, source="records")
+        if period not in df.columns:
+            raise DataValidationError(
+                f"period column {period!r} is not in the data: available columns are "
+                f"{list(map(str, df.columns))}."
+            )
+        dates = pd.to_datetime(df[period], errors="coerce")
+        if dates.isna().any():
+            row = df.index[dates.isna().to_numpy()][0]
+            raise DataValidationError(
+                f"period column {period!r} has a missing or unreadable date at row {_py(row)!r} "
+                f"({df.loc[row, period]!r}): expected a date on every record."
+            )
+        per = dates.dt.to_period(freq or "M")
+        full = pd.period_range(per.min(), per.max(), freq=per.dt.freq)
+        tab = pd.crosstab(s, per).reindex(columns=full, fill_value=0)
+        strata = tuple(str(x) for x in tab.index)
+        periods = tuple(str(p.start_time.date()) for p in tab.columns)
+        return cls(tab.to_numpy(), strata, periods, source="records")
+
+    # ----------------------------------------------------------------- views
+    @property
+    def total(self) -> int:
+        """Total confirmed count."""
+        return int(self.counts.sum())
+
+    @property
+    def is_stratified(self) -> bool:
+        """Whether there is more than the default stratum."""
+        return self.strata != (DEFAULT_STRATUM,)
+
+    def fingerprint(self) -> str:
+        """A hash of the content, recorded with results."""
+        return _fingerprint({
+            "counts": self.counts.tolist(), "strata": self.strata, "periods": self.periods,
+            "audit_found": None if self.audit_found is None else self.audit_found.tolist(),
+            "audit_checked": None if self.audit_checked is None else self.audit_checked.tolist(),
+        })
+
+    def __repr__(self) -> str:
+        per = "" if self.periods is None else f", periods={len(self.periods)}"
+        return f"ConfirmedCounts(total={self.total}, strata={len(self.strata)}{per})"
+
+

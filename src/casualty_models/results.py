@@ -1,0 +1,497 @@
+"""The results object every fit returns, around an :class:`xarray.DataTree`.
+
+The contract (see ``ARCHITECTURE.md``):
+
+- ``posterior``: integer draws ``N`` and ``N_unobserved`` with dims
+  ``(chain, draw, stratum, ...)`` (``stratum`` always present, size one when
+  unstratified), their sums over strata ``N_total`` and
+  ``N_unobserved_total``, and the model's own parameters;
+- ``observed_data`` / ``constant_data``: the inputs;
+- ``sample_stats``: sampler diagnostics (``diverging`` for NUTS);
+- root ``attrs``: provenance (``model``, ``model_config``, ``priors``,
+  ``random_seed``, ``data_fingerprint``, ``sampler``,
+  ``casualty_models_version``, ...), all strings or numbers so that they
+  survive netCDF.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from ._version import __version__
+from .errors import ConvergenceWarning, DataValidationError, warn
+
+__all__ = ["Results", "build_datatree", "load_results"]
+
+#: Samplers whose draws are independent and exact: no convergence diagnostics.
+EXACT_SAMPLERS = ("exact", "grid")
+QUANTILES = {"q025": 0.025, "q05": 0.05, "q95": 0.95, "q975": 0.975}
+
+
+def _jsonable(x: Any) -> Any:
+    if isinstance(x, np.generic):
+        return x.item()
+    if isinstance(x, np.ndarray):
+        return x.tolist()
+    if isinstance(x, Mapping):
+        return {str(k): _jsonable(v) for k, v in x.items()}
+    if isinstance(x, list | tuple):
+        return [_jsonable(v) for v in x]
+    if hasattr(x, "to_dict"):
+        return _jsonable(x.to_dict())
+    return x
+
+
+def _library_versions() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {}
+    for pkg in ("pymc", "pytensor", "arviz-base", "arviz-stats", "numpy", "numba"):
+        try:
+            out[pkg] = version(pkg)
+        except PackageNotFoundError:  # pragma: no cover - optional packages
+            continue
+    return json.dumps(out)
+
+
+def build_datatree(
+    posterior: Mapping[str, xr.DataArray],
+    *,
+    model: str,
+    model_config: Mapping[str, Any],
+    priors: Mapping[str, Any],
+    random_seed: int | None,
+    data_fingerprint: str,
+    data_source: str,
+    sampler: str,
+    observed: int,
+    observed_data: Mapping[str, xr.DataArray] | None = None,
+    constant_data: Mapping[str, xr.DataArray] | None = None,
+    sample_stats: xr.Dataset | None = None,
+    base: xr.DataTree | None = None,
+    extra_attrs: Mapping[str, Any] | None = None,
+) -> xr.DataTree:
+    """Assemble a result DataTree following the contract.
+
+    Parameters
+    ----------
+    posterior : mapping of name to DataArray
+        Posterior variables with dims ``(chain, draw, ...)``; ``N`` and
+        ``N_unobserved`` must be present and have a ``stratum`` dim.  Their
+        totals over strata are added here.
+    observed : int
+        Total number of deaths observed (recorded as attr ``observed``).
+    base : DataTree, optional
+        A tree from ``pm.sample`` whose groups are kept (its posterior is
+        extended with ``posterior``).
+    """
+    for name in ("N", "N_unobserved"):
+        if name not in posterior:
+            raise ValueError(f"internal: posterior lacks {name!r}")
+        if "stratum" not in posterior[name].dims:
+            raise ValueError(f"internal: {name} lacks the stratum dim")
+    post_vars = dict(posterior)
+    post_vars["N_total"] = post_vars["N"].sum("stratum")
+    post_vars["N_unobserved_total"] = post_vars["N_unobserved"].sum("stratum")
+    for name in ("N", "N_unobserved", "N_total", "N_unobserved_total"):
+        post_vars[name] = post_vars[name].astype(np.int64)
+
+    groups: dict[str, xr.Dataset] = {}
+    if base is not None:
+        for path, node in base.subtree_with_keys:
+            if path and node.has_data:
+                groups[path] = node.to_dataset(inherit=False)
+    post = groups.get("posterior", xr.Dataset())
+    post = post.assign(post_vars)
+    groups["posterior"] = post
+    if observed_data:
+        groups["observed_data"] = groups.get("observed_data", xr.Dataset()).assign(observed_data)
+    if constant_data:
+        groups["constant_data"] = groups.get("constant_data", xr.Dataset()).assign(constant_data)
+    if sample_stats is not None:
+        groups["sample_stats"] = sample_stats
+    groups.setdefault("sample_stats", xr.Dataset())
+
+    attrs = {
+        "model": model,
+        "model_config": json.dumps(_jsonable(model_config), sort_keys=True),
+        "priors": json.dumps(_jsonable(priors), sort_keys=True),
+        "random_seed": "None" if random_seed is None else int(random_seed),
+        "data_fingerprint": data_fingerprint,
+        "data_source": data_source,
+        "sampler": sampler,
+        "observed": int(observed),
+        "casualty_models_version": __version__,
+        "library_versions": _library_versions(),
+        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+    if extra_attrs:
+        attrs.update({k: (json.dumps(_jsonable(v)) if isinstance(v, dict | list) else v)
+                      for k, v in extra_attrs.items()})
+    tree = xr.DataTree.from_dict({f"/{k}": v for k, v in groups.items()})
+    tree.attrs = attrs
+    return tree
+
+
+def _flat(da: xr.DataArray) -> np.ndarray:
+    return np.asarray(da.stack(sample=("chain", "draw")).transpose("sample", ...).values)
+
+
+class Results:
+    """The outcome of a fit: posterior draws of the total and everything to check it.
+
+    Parameters
+    ----------
+    tree : xarray.DataTree
+        A tree following the result contract (see module docstring).
+
+    Notes
+    -----
+    Summaries report the posterior median, mean and 95% equal-tailed interval
+    (the convention of this field), plus r-hat and effective sample sizes for
+    MCMC fits.  Exact samplers draw independent samples, so they have no
+    convergence diagnostics.
+    """
+
+    def __init__(self, tree: xr.DataTree) -> None:
+        if "posterior" not in tree.children or "N" not in tree["posterior"].data_vars:
+            raise DataValidationError(
+                "this DataTree is not a casualty_models result: it has no posterior/N."
+            )
+        self.tree = tree
+
+    # ------------------------------------------------------------ accessors
+    @property
+    def posterior(self) -> xr.Dataset:
+        """Posterior group as an ``xarray.Dataset``."""
+        return self.tree["posterior"].to_dataset()
+
+    @property
+    def attrs(self) -> dict[str, Any]:
+        """Provenance attributes (strings and numbers)."""
+        return dict(self.tree.attrs)
+
+    @property
+    def model(self) -> str:
+        """Name of the model that produced the result."""
+        return str(self.tree.attrs.get("model", ""))
+
+    @property
+    def sampler(self) -> str:
+        """``"exact"``, ``"grid"``, ``"nuts"`` or ``"gibbs"``."""
+        return str(self.tree.attrs.get("sampler", ""))
+
+    @property
+    def random_seed(self) -> int | None:
+        """Seed the fit used (``None`` if it was not seeded)."""
+        seed = self.tree.attrs.get("random_seed", "None")
+        return None if seed == "None" else int(seed)
+
+    @property
+    def priors(self) -> dict[str, Any]:
+        """The priors used, as recorded."""
+        return dict(json.loads(self.tree.attrs.get("priors", "{}")))
+
+    @property
+    def model_config(self) -> dict[str, Any]:
+        """The model's configuration, as recorded."""
+        return dict(json.loads(self.tree.attrs.get("model_config", "{}")))
+
+    @property
+    def strata(self) -> list[str]:
+        """Stratum labels."""
+        return [str(s) for s in self.posterior["N"].coords["stratum"].values]
+
+    @property
+    def observed(self) -> int:
+        """Total number of deaths observed (confirmed or on at least one list)."""
+        return int(self.tree.attrs.get("observed", 0))
+
+    @property
+    def is_exact(self) -> bool:
+        """Whether draws are exact and independent (no MCMC)."""
+        return self.sampler in EXACT_SAMPLERS
+
+    def draws(self, var: str = "N_total", **sel: Any) -> np.ndarray:
+        """Posterior draws of ``var`` flattened over chains and draws.
+
+        Keyword arguments select coordinates, e.g. ``draws("N", stratum="north")``.
+        """
+        if var not in self.posterior:
+            raise DataValidationError(
+                f"unknown variable {var!r}: the posterior has {sorted(self.posterior.data_vars)}."
+            )
+        da = self.posterior[var]
+        if sel:
+            da = da.sel(sel)
+        return _flat(da)
+
+    def describe_priors(self) -> str:
+        """The priors actually used, one per line."""
+        lines = []
+        for k, v in self.priors.items():
+            text = v.get("text", v) if isinstance(v, dict) else v
+            lines.append(f"{k}: {text}")
+        return "\n".join(lines)
+
+    # ------------------------------------------------------------ summaries
+    def _var_summary(self, da: xr.DataArray) -> pd.DataFrame:
+        other = [d for d in da.dims if d not in ("chain", "draw")]
+        stacked = da.stack(sample=("chain", "draw"))
+        stat = {
+            "mean": stacked.mean("sample"),
+            "sd": stacked.std("sample", ddof=1),
+            "median": stacked.median("sample"),
+        }
+        for k, q in QUANTILES.items():
+            stat[k] = stacked.quantile(q, dim="sample").drop_vars("quantile")
+        if not self.is_exact and da.sizes["chain"] * da.sizes["draw"] > 3:
+            import arviz_stats as azs
+
+            stat["r_hat"] = azs.rhat(da)
+            stat["ess_bulk"] = azs.ess(da, method="bulk")
+            stat["ess_tail"] = azs.ess(da, method="tail")
+        else:
+            for k in ("r_hat", "ess_bulk", "ess_tail"):
+                stat[k] = xr.full_like(stat["mean"], np.nan, dtype=float)
+        ds = xr.Dataset(stat)
+        if not other:
+            return pd.DataFrame([{k: float(v) for k, v in ds.items()}], index=[str(da.name)])
+        df = ds.to_dataframe()
+        df = df[[k for k in stat]]
+        df.index = [f"{da.name}[{', '.join(map(str, i if isinstance(i, tuple) else (i,)))}]"
+                    for i in df.index]
+        return df
+
+    def summary(self, var_names: Sequence[str] | None = None) -> pd.DataFrame:
+        """Posterior summary table.
+
+        Columns: ``mean``, ``sd``, ``median``, ``q025``, ``q05``, ``q95``,
+        ``q975`` (equal-tailed quantiles), ``r_hat``, ``ess_bulk``,
+        ``ess_tail`` (NaN for exact samplers).  Rows: ``N_total``,
+        ``N_unobserved_total`` and, when stratified, ``N[stratum]``; pass
+        ``var_names`` for other variables.
+        """
+        if var_names is None:
+            var_names = ["N_total", "N_unobserved_total"]
+            if len(self.strata) > 1:
+                var_names.append("N")
+        frames = []
+        for v in var_names:
+            if v not in self.posterior:
+                raise DataValidationError(
+                    f"unknown variable {v!r}: the posterior has "
+                    f"{sorted(self.posterior.data_vars)}."
+                )
+            frames.append(self._var_summary(self.posterior[v]))
+        return pd.concat(frames)
+
+    def diagnostics(self) -> dict[str, Any] | None:
+        """r-hat, bulk and tail ESS of ``N_total`` (max/min over any extra dims)
+        and the number of divergences; ``None`` for exact samplers."""
+        if self.is_exact:
+            return None
+        import arviz_stats as azs
+
+        da = self.posterior["N_total"]
+        div = 0
+        if "sample_stats" in self.tree.children:
+            ss = self.tree["sample_stats"].to_dataset()
+            if "diverging" in ss:
+                div = int(ss["diverging"].sum())
+        out: dict[str, Any] = {
+            "r_hat": float(np.nanmax(azs.rhat(da).values)),
+            "ess_bulk": float(np.nanmin(azs.ess(da, method="bulk").values)),
+            "ess_tail": float(np.nanmin(azs.ess(da, method="tail").values)),
+            "divergences": div,
+        }
+        # parameters of the model (not N) also need to have mixed
+        params = [v for v in self.posterior.data_vars
+                  if not v.startswith("N") and np.issubdtype(self.posterior[v].dtype, np.floating)]
+        if params:
+            rh = azs.rhat(self.posterior[params])
+            out["max_r_hat_parameters"] = float(max(np.nanmax(rh[v].values) for v in params))
+        if "wall_time" in self.tree.attrs:
+            out["wall_time_s"] = float(self.tree.attrs["wall_time"])
+        return out
+
+    def check_convergence(
+        self, r_hat_max: float = 1.01, ess_min: float = 400.0, *, emit: bool = True
+    ) -> list[str]:
+        """Check MCMC convergence of the total and the parameters.
+
+        Returns the list of problems found (empty if none) and, with
+        ``emit=True``, emits a :class:`~casualty_models.errors.ConvergenceWarning`
+        that says what is wrong and what to do.  Exact samplers always pass.
+        """
+        d = self.diagnostics()
+        if d is None:
+            return []
+        problems = []
+        if not d["r_hat"] <= r_hat_max:
+            problems.append(f"r-hat of N_total is {d['r_hat']:.3f} (> {r_hat_max})")
+        if d.get("max_r_hat_parameters", 1.0) > r_hat_max:
+            problems.append(
+                f"max r-hat of the parameters is {d['max_r_hat_parameters']:.3f} (> {r_hat_max})"
+            )
+        if not d["ess_bulk"] >= ess_min:
+            problems.append(f"bulk ESS of N_total is {d['ess_bulk']:.0f} (< {ess_min:.0f})")
+        if not d["ess_tail"] >= ess_min:
+            problems.append(f"tail ESS of N_total is {d['ess_tail']:.0f} (< {ess_min:.0f})")
+        if d["divergences"]:
+            problems.append(f"{d['divergences']} divergent transitions")
+        if problems and emit:
+            warn(
+                f"{self.model} fit may not have converged: " + "; ".join(problems)
+                + ". Intervals may be wrong; run more draws/tune steps (or more chains) "
+                "before reporting these numbers.",
+                ConvergenceWarning,
+            )
+        return problems
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready summary (the command line's ``--json`` contract)."""
+
+        def block(da: xr.DataArray) -> dict[str, float]:
+            # totals over every non-sample dim (e.g. all periods of a nowcast)
+            x = _flat(da).astype(float)
+            x = x.reshape(x.shape[0], -1).sum(axis=1)
+            out = {"mean": float(x.mean()), "median": float(np.median(x))}
+            for k, q in QUANTILES.items():
+                out[k] = float(np.quantile(x, q))
+            return out
+
+        post = self.posterior
+        res: dict[str, Any] = {
+            "model": self.model,
+            "observed": self.observed,
+            "seed": self.random_seed,
+            "sampler": self.sampler,
+            "N": block(post["N_total"]),
+            "N_unobserved": block(post["N_unobserved_total"]),
+            "diagnostics": self.diagnostics(),
+            "priors": self.priors,
+            "casualty_models_version": self.tree.attrs.get("casualty_models_version"),
+            "data_fingerprint": self.tree.attrs.get("data_fingerprint"),
+        }
+        if len(self.strata) > 1:
+            obs = self.tree["constant_data"]["observed"].values if (
+                "constant_data" in self.tree.children
+                and "observed" in self.tree["constant_data"].data_vars) else None
+            strata: dict[str, Any] = {}
+            for i, s in enumerate(self.strata):
+                entry = {"N": block(post["N"].sel(stratum=s)),
+                         "N_unobserved": block(post["N_unobserved"].sel(stratum=s))}
+                if obs is not None:
+                    entry["observed"] = int(np.asarray(obs)[i].sum())
+                strata[s] = entry
+            res["strata"] = strata
+        return res
+
+    # ---------------------------------------------------------------- plots
+    def plot(
+        self,
+        var: str = "N_total",
+        *,
+        published_range: tuple[float, float] | None = None,
+        published_label: str = "published range",
+        ax: Any = None,
+        title: str | None = None,
+        **sel: Any,
+    ) -> Any:
+        """Histogram of the posterior of the total with the observed count marked.
+
+        Parameters
+        ----------
+        published_range : (low, high), optional
+            A range to shade for comparison, such as the fixed-multiplier
+            range ``(names / 0.65, names / 0.45)``.
+        ax : matplotlib Axes, optional
+
+        Returns
+        -------
+        matplotlib.figure.Figure
+        """
+        import matplotlib.pyplot as plt
+
+        x = self.draws(var, **sel)
+        x = x.reshape(x.shape[0], -1).sum(axis=1)  # total over any extra dims
+        if ax is None:
+            fig, ax = plt.subplots(figsize=(7, 4))
+        else:
+            fig = ax.figure
+        lo, med, hi = np.quantile(x, [0.025, 0.5, 0.975])
+        bins = min(80, max(10, int(np.unique(x).size)))
+        ax.hist(x, bins=bins, color="#4c72b0", alpha=0.75, density=True, label="posterior")
+        ax.axvspan(lo, hi, color="#4c72b0", alpha=0.12,
+                   label=f"95% interval [{lo:,.0f}, {hi:,.0f}]")
+        ax.axvline(med, color="#1f3b73", lw=2, label=f"median {med:,.0f}")
+        if var in ("N_total", "N") and not sel:
+            obs = self.observed
+            ax.axvline(obs, color="black", ls="--", lw=1.5, label=f"observed {obs:,}")
+        elif var == "N" and "stratum" in sel and "constant_data" in self.tree.children:
+            obs = int(self.tree["constant_data"]["observed"].sel(stratum=sel["stratum"]).sum())
+            ax.axvline(obs, color="black", ls="--", lw=1.5, label=f"observed {obs:,}")
+        if published_range is not None:
+            a, b = published_range
+            ax.axvline(a, color="#c44e52", lw=1.5)
+            ax.axvline(b, color="#c44e52", lw=1.5)
+            ax.axvspan(a, b, color="#c44e52", alpha=0.08,
+                       label=f"{published_label} [{a:,.0f}, {b:,.0f}]")
+        ax.set_xlabel("total deaths" if var == "N_total" else var)
+        ax.set_ylabel("posterior density")
+        ax.set_title(title or f"{self.model}: posterior of {var}")
+        ax.legend(fontsize=8, frameon=False)
+        ax.ticklabel_format(axis="x", style="plain")
+        fig.tight_layout()
+        return fig
+
+    # ------------------------------------------------------------ save/load
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Write the whole tree (every group and attr) to a netCDF file."""
+        self.tree.to_netcdf(os.fspath(path), engine="h5netcdf")
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> Results:
+        """Read a result written by :meth:`save`."""
+        path = os.fspath(path)
+        if not os.path.exists(path):
+            raise DataValidationError(f"result file {path!r} does not exist.")
+        tree = xr.open_datatree(path, engine="h5netcdf").load()
+        tree.close()
+        return cls(tree)
+
+    def __repr__(self) -> str:
+        s = self.summary(["N_total"]).iloc[0]
+        return (
+            f"<Results {self.model} ({self.sampler}): N_total median {s['median']:,.0f}, "
+            f"95% [{s['q025']:,.0f}, {s['q975']:,.0f}], observed {self.observed:,}>"
+        )
+
+
+def load_results(path: str | os.PathLike[str]) -> Results:
+    """Read a result written by :meth:`Results.save`."""
+    return Results.load(path)
+
+
+def posterior_array(
+    values: np.ndarray, dims: Sequence[str], coords: Mapping[str, Any] | None = None,
+    name: str | None = None,
+) -> xr.DataArray:
+    """Wrap an array of draws with shape (chain, draw, ...) as a named DataArray."""
+    values = np.asarray(values)
+    if len(dims) != values.ndim:
+        raise ValueError(f"internal: {values.shape} vs dims {dims}")
+    coords = dict(coords or {})
+    c = {d: coords[d] for d in dims if d in coords}
+    c.setdefault("chain", np.arange(values.shape[0]))
+    c.setdefault("draw", np.arange(values.shape[1]))
+    return xr.DataArray(values, dims=tuple(dims), coords=c, name=name)
