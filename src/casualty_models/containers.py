@@ -382,7 +382,9 @@ class CaptureTable:
             if isinstance(key, tuple | list | frozenset | set):
                 names = tuple(str(x) for x in key)
             elif isinstance(key, str):
-                if lists is not None and len(key) == len(lists) and set(key) <= {"0", "1"}:
+                if lists is not None and key in lists:
+                    names = (key,)
+                elif lists is not None and len(key) == len(lists) and set(key) <= {"0", "1"}:
                     names = tuple(n for n, b in zip(lists, key, strict=True) if b == "1")
                 elif "+" in key or "&" in key:
                     names = tuple(x.strip() for x in key.replace("&", "+").split("+"))
@@ -587,6 +589,11 @@ class ConfirmedCounts:
                 f"confirmed counts have {counts.ndim} dimensions: expected (stratum, period)."
             )
         strata = tuple(str(s) for s in strata)
+        if counts.shape[0] != len(strata) and strata == (DEFAULT_STRATUM,):
+            raise DataValidationError(
+                f"{counts.shape[0]} counts were given without stratum labels: expected one "
+                "count, or labels. Fix: pass a mapping {label: count} or strata=(...)."
+            )
         if counts.shape[0] != len(strata):
             raise DataValidationError(
                 f"{counts.shape[0]} rows of counts for {len(strata)} strata {list(strata)}: "

@@ -92,7 +92,7 @@ class UnderReporting:
         Probability of the ``(low, high)`` interval when ``coverage`` is a pair.
     pooling : {"partial", "shared", "independent"}, default "partial"
         How coverage varies across strata (ignored with one stratum).
-    between_strata_sd : float, default 0.5
+    between_strata_sd : float, default 0.3
         Scale :math:`\tau` of the half-normal prior on the between-strata sd
         of logit coverage (``pooling="partial"``).
     sampler : {"auto", "exact", "nuts"}, default "auto"
@@ -109,7 +109,7 @@ class UnderReporting:
     coverage: BetaPrior | tuple[float, float] = (0.45, 0.65)
     mass: float = 0.9
     pooling: Pooling = "partial"
-    between_strata_sd: float = 0.5
+    between_strata_sd: float = 0.3
     sampler: Literal["auto", "exact", "nuts"] = "auto"
 
     def __post_init__(self) -> None:

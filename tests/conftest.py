@@ -1,0 +1,10 @@
+"""Shared fixtures. Headless plotting; small draws in the fast tier."""
+
+from __future__ import annotations
+
+import os
+
+import matplotlib
+
+matplotlib.use("Agg")
+os.environ.setdefault("MPLBACKEND", "Agg")

@@ -1,0 +1,81 @@
+"""The result contract: dims, provenance, summary, convergence warning, save/load."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import xarray as xr
+
+from casualty_models import ConvergenceWarning, Results, UnderReporting, load_results
+from casualty_models.results import build_datatree, posterior_array
+
+
+def test_contract_and_round_trip(tmp_path):
+    res = UnderReporting(pooling="partial").fit({"a": 120, "b": 80}, draws=300, chains=2,
+                                                 random_seed=3)
+    post = res.posterior
+    assert post["N"].dims == ("chain", "draw", "stratum")
+    assert post["N_total"].dims == ("chain", "draw")
+    assert list(post["N"].coords["stratum"].values) == ["a", "b"]
+    assert not any("dim_" in d for v in post.data_vars for d in post[v].dims)
+    for key in ("model", "model_config", "priors", "random_seed", "data_fingerprint",
+                "sampler", "casualty_models_version", "library_versions", "observed"):
+        assert key in res.attrs
+    assert res.attrs["data_fingerprint"].startswith("sha256:")
+    assert json.loads(res.attrs["model_config"])["pooling"] == "partial"
+    path = tmp_path / "r.nc"
+    res.save(path)
+    back = load_results(path)
+    assert back.attrs == res.attrs
+    assert set(back.tree.children) == set(res.tree.children)
+    for group in res.tree.children:
+        xr.testing.assert_identical(back.tree[group].to_dataset(), res.tree[group].to_dataset())
+    assert back.summary().equals(res.summary())
+
+
+def test_summary_columns_and_json():
+    res = UnderReporting().fit({"a": 120, "b": 80}, draws=300, chains=2, random_seed=3)
+    s = res.summary()
+    assert list(s.columns) == ["mean", "sd", "median", "q025", "q05", "q95", "q975",
+                               "r_hat", "ess_bulk", "ess_tail"]
+    assert {"N_total", "N_unobserved_total", "N[a]", "N[b]"} <= set(s.index)
+    d = res.to_dict()
+    for k in ("model", "observed", "seed", "N", "N_unobserved", "diagnostics", "strata"):
+        assert k in d
+    assert set(d["N"]) == {"mean", "median", "q025", "q05", "q95", "q975"}
+    assert d["strata"]["a"]["observed"] == 120
+    assert d["diagnostics"] is None
+    json.dumps(d)
+
+
+def _fake_mcmc(shift: float) -> Results:
+    rng = np.random.default_rng(0)
+    n = rng.poisson(1000, size=(4, 200, 1)) + (np.arange(4) * shift)[:, None, None].astype(int)
+    coords = {"stratum": ["all"]}
+    post = {"N": posterior_array(n, ["chain", "draw", "stratum"], coords),
+            "N_unobserved": posterior_array(n - 500, ["chain", "draw", "stratum"], coords)}
+    tree = build_datatree(post, model="Fake", model_config={}, priors={}, random_seed=1,
+                          data_fingerprint="x", data_source="test", sampler="nuts", observed=500)
+    return Results(tree)
+
+
+def test_convergence_warning_when_chains_disagree():
+    assert _fake_mcmc(0.0).check_convergence() == []
+    with pytest.warns(ConvergenceWarning, match=r"r-hat of N_total is .* more draws"):
+        problems = _fake_mcmc(200.0).check_convergence()
+    assert problems and "r-hat" in problems[0]
+    d = _fake_mcmc(200.0).diagnostics()
+    assert d is not None and d["r_hat"] > 1.5 and d["divergences"] == 0
+
+
+def test_plot_marks_observed_and_published_range():
+    res = UnderReporting().fit(45287, draws=500, chains=2, random_seed=1)
+    fig = res.plot(published_range=(45287 / 0.65, 45287 / 0.45))
+    labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert any(lbl.startswith("observed 45,287") for lbl in labels)
+    assert any(lbl.startswith("published range [69,672, 100,638]") for lbl in labels)
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)

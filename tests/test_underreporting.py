@@ -1,0 +1,136 @@
+"""Under-reporting: exact posterior checks and the Russian named-list reference."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import integrate, optimize, stats
+
+from casualty_models import (
+    BetaPrior,
+    ConfirmedCounts,
+    DataValidationError,
+    IdentifiabilityWarning,
+    PriorError,
+    UnderReporting,
+)
+
+
+def exact_cdf(n: float, confirmed: int, prior: BetaPrior) -> float:
+    """P(N <= n) = E_p[ NegBin(N - C <= n - C; C, p) ], p ~ Beta: the exact posterior
+    under p(N) ~ 1/N (brief: 'N = C + NegBin(C, p) with p drawn from its prior')."""
+    def f(p: float) -> float:
+        return stats.nbinom.cdf(n - confirmed, confirmed, p) * stats.beta.pdf(
+            p, prior.alpha, prior.beta)
+    return integrate.quad(f, 0, 1, limit=200, points=[0.45, 0.55, 0.65])[0]
+
+
+def exact_quantile(q: float, confirmed: int, prior: BetaPrior) -> float:
+    return optimize.brentq(lambda n: exact_cdf(n, confirmed, prior) - q, confirmed,
+                           confirmed * 10)
+
+
+def test_russian_reference_45287_names():
+    """45,287 names, coverage 45-65% as a central 90% Beta interval (brief):
+    q05 and q95 within 1% of 45287/0.65 = 69,672 and 45287/0.45 = 100,638; median near 82,000."""
+    model = UnderReporting(coverage=(0.45, 0.65), mass=0.9)
+    res = model.fit(45287, draws=5000, chains=4, random_seed=1)
+    s = res.summary().loc["N_total"]
+    assert s["q05"] == pytest.approx(69_672, rel=0.01)
+    assert s["q95"] == pytest.approx(100_638, rel=0.01)
+    assert s["median"] == pytest.approx(82_000, rel=0.01)
+    # the draws follow the exact mixture, not just roughly: compare with quadrature
+    prior = model.coverage_prior
+    for q in (0.05, 0.5, 0.95):
+        assert s[{0.05: "q05", 0.5: "median", 0.95: "q95"}[q]] == pytest.approx(
+            exact_quantile(q, 45287, prior), rel=0.004)
+    assert res.sampler == "exact" and res.diagnostics() is None
+    assert res.observed == 45287
+    assert (res.draws("N_unobserved_total") == res.draws("N_total") - 45287).all()
+    assert res.posterior["N"].dtype == np.int64
+
+
+def test_same_seed_same_draws_and_seed_recorded():
+    m = UnderReporting(coverage=(0.4, 0.7))
+    a = m.fit({"x": 100, "y": 250}, draws=200, chains=2, random_seed=7)
+    b = m.fit({"x": 100, "y": 250}, draws=200, chains=2, random_seed=7)
+    c = m.fit({"x": 100, "y": 250}, draws=200, chains=2, random_seed=8)
+    np.testing.assert_array_equal(a.draws("N"), b.draws("N"))
+    assert not np.array_equal(a.draws("N"), c.draws("N"))
+    assert a.random_seed == 7
+
+
+def test_pooling_controls_the_uncertainty_of_the_total():
+    """Shared coverage: errors add up (total sd ~ C sd(1/p)); independent: they average out."""
+    counts = ConfirmedCounts({f"r{i}": 1000 for i in range(10)})
+    sd = {}
+    for pooling in ("shared", "partial", "independent"):
+        res = UnderReporting(coverage=(0.45, 0.65), pooling=pooling).fit(
+            counts, draws=4000, chains=2, random_seed=3)
+        sd[pooling] = res.summary().loc["N_total", "sd"]
+        assert res.strata == [f"r{i}" for i in range(10)]
+        assert res.posterior["N"].dims == ("chain", "draw", "stratum")
+    assert sd["shared"] > 2 * sd["independent"]
+    # partial pooling with a tiny between-strata sd is the shared model
+    nearly_shared = UnderReporting(coverage=(0.45, 0.65), pooling="partial",
+                                   between_strata_sd=1e-3).fit(counts, draws=4000, chains=2,
+                                                               random_seed=3)
+    assert nearly_shared.summary().loc["N_total", "sd"] == pytest.approx(sd["shared"], rel=0.06)
+    # shared: N_total = 10,000 + NegBin(10,000, p): same law as a single count of 10,000
+    single = UnderReporting(coverage=(0.45, 0.65)).fit(10000, draws=4000, chains=2,
+                                                       random_seed=4)
+    assert sd["shared"] == pytest.approx(single.summary().loc["N_total", "sd"], rel=0.05)
+
+
+@pytest.mark.slow
+def test_nuts_matches_exact_for_partial_pooling():
+    """Without an audit, the NUTS posterior of coverage is its prior, so NUTS + NegBin
+    must reproduce the exact sampler (same model, two samplers)."""
+    counts = ConfirmedCounts({"a": 300, "b": 1200, "c": 50})
+    exact = UnderReporting(pooling="partial", sampler="exact").fit(
+        counts, draws=4000, chains=4, random_seed=1)
+    nuts = UnderReporting(pooling="partial", sampler="nuts").fit(
+        counts, draws=1000, chains=4, random_seed=1)
+    assert nuts.sampler == "nuts"
+    assert not nuts.check_convergence(ess_min=300, emit=False)
+    for col in ("q05", "median", "q95"):
+        assert nuts.summary().loc["N_total", col] == pytest.approx(
+            exact.summary().loc["N_total", col], rel=0.04)
+
+
+def test_coverage_audit_moves_coverage_with_nuts():
+    """An audit finding 180 of 200 known deaths on the list pulls coverage to ~0.9,
+    far from the 45-65% prior; N follows (about C / 0.9)."""
+    counts = ConfirmedCounts([900, 600], strata=("a", "b"), audit_found=[180, 0],
+                             audit_checked=[200, 0])
+    res = UnderReporting(coverage=(0.45, 0.65), pooling="independent").fit(
+        counts, draws=500, chains=2, tune=500, random_seed=2)
+    assert res.sampler == "nuts"
+    cov = res.posterior["coverage"]
+    assert float(cov.sel(stratum="a").mean()) == pytest.approx(0.85, abs=0.04)
+    assert float(cov.sel(stratum="b").mean()) == pytest.approx(0.55, abs=0.03)
+    assert res.summary(["N"]).loc["N[a]", "median"] == pytest.approx(900 / 0.85, rel=0.06)
+    assert "audit_found" in res.tree["observed_data"].data_vars
+
+
+def test_periods_keep_a_period_dim():
+    counts = ConfirmedCounts([[10, 20, 30]], periods=("2023-01", "2023-02", "2023-03"))
+    res = UnderReporting().fit(counts, draws=100, chains=2, random_seed=0)
+    assert res.posterior["N"].dims == ("chain", "draw", "stratum", "period")
+    assert res.posterior["N_total"].dims == ("chain", "draw", "period")
+    assert (res.posterior["N"] >= np.array([10, 20, 30])).all()
+
+
+def test_bad_configuration_and_zero_strata():
+    with pytest.raises(DataValidationError, match=r"pooling='pooled' is unknown"):
+        UnderReporting(pooling="pooled")  # type: ignore[arg-type]
+    with pytest.raises(PriorError, match=r"empty or reversed"):
+        UnderReporting(coverage=(0.65, 0.45))
+    with pytest.raises(DataValidationError, match=r"draws=0 is not allowed"):
+        UnderReporting().fit(10, draws=0)
+    with pytest.raises(DataValidationError, match=r"cannot use a coverage audit"):
+        UnderReporting(sampler="exact").fit(
+            ConfirmedCounts([5], audit_found=[1], audit_checked=[2]))
+    with pytest.warns(IdentifiabilityWarning, match=r"strata \['b'\] have no confirmed deaths"):
+        res = UnderReporting().fit({"a": 10, "b": 0}, draws=50, chains=1, random_seed=0)
+    assert (res.draws("N", stratum="b") == 0).all()
