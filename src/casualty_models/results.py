@@ -450,7 +450,10 @@ class Results:
         ax.set_ylabel("posterior density")
         ax.set_title(title or f"{self.model}: posterior of {var}")
         ax.legend(fontsize=8, frameon=False)
-        ax.ticklabel_format(axis="x", style="plain")
+        from matplotlib.ticker import FuncFormatter
+
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
+        ax.set_yticks([])  # densities of counts are not meaningful numbers to read
         fig.tight_layout()
         return fig
 
