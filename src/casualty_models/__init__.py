@@ -36,6 +36,7 @@ _LAZY = {
     "load_results": "results",
     "UnderReporting": "models.underreporting",
     "TwoList": "models.two_list",
+    "DecomposableBMA": "models.bma",
     "datasets": "datasets",
 }
 
@@ -54,6 +55,7 @@ __all__ = [
 if TYPE_CHECKING:  # pragma: no cover
     from . import datasets
     from .containers import CaptureTable, ConfirmedCounts
+    from .models.bma import DecomposableBMA
     from .models.two_list import TwoList
     from .models.underreporting import UnderReporting
     from .priors import BetaPrior, HalfNormalPrior, NormalPrior

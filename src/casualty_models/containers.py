@@ -164,7 +164,7 @@ def _check_binary(df: pd.DataFrame, lists: Sequence[str]) -> np.ndarray:
     return out
 
 
-def _check_list_names(lists: Sequence[str], columns: Sequence[Any]) -> list[str]:
+def _check_list_names(lists: Sequence[str], columns: Iterable[Any]) -> list[str]:
     lists = [str(x) for x in lists]
     if len(lists) < 2:
         raise DataValidationError(
@@ -741,7 +741,7 @@ class ConfirmedCounts:
         full = pd.period_range(per.min(), per.max(), freq=per.dt.freq)
         tab = pd.crosstab(s, per).reindex(columns=full, fill_value=0)
         strata = tuple(str(x) for x in tab.index)
-        periods = tuple(str(p.start_time.date()) for p in tab.columns)
+        periods = tuple(str(pd.Period(p).start_time.date()) for p in tab.columns)
         return cls(tab.to_numpy(), strata, periods, source="records")
 
     # ----------------------------------------------------------------- views

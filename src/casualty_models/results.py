@@ -177,7 +177,7 @@ class Results:
     @property
     def attrs(self) -> dict[str, Any]:
         """Provenance attributes (strings and numbers)."""
-        return dict(self.tree.attrs)
+        return {str(k): v for k, v in self.tree.attrs.items()}
 
     @property
     def model(self) -> str:
@@ -227,7 +227,7 @@ class Results:
         """
         if var not in self.posterior:
             raise DataValidationError(
-                f"unknown variable {var!r}: the posterior has {sorted(self.posterior.data_vars)}."
+                f"unknown variable {var!r}: the posterior has {sorted(map(str, self.posterior.data_vars))}."
             )
         da = self.posterior[var]
         if sel:
@@ -289,14 +289,17 @@ class Results:
             if v not in self.posterior:
                 raise DataValidationError(
                     f"unknown variable {v!r}: the posterior has "
-                    f"{sorted(self.posterior.data_vars)}."
+                    f"{sorted(map(str, self.posterior.data_vars))}."
                 )
             frames.append(self._var_summary(self.posterior[v]))
         return pd.concat(frames)
 
     def diagnostics(self) -> dict[str, Any] | None:
-        """r-hat, bulk and tail ESS of ``N_total`` (max/min over any extra dims)
-        and the number of divergences; ``None`` for exact samplers."""
+        """Convergence diagnostics of ``N_total``; ``None`` for exact samplers.
+
+        r-hat (max over any extra dims), bulk and tail ESS (min), the number of
+        divergences, the max r-hat of the float parameters and the wall time.
+        """
         if self.is_exact:
             return None
         import arviz_stats as azs
@@ -314,8 +317,8 @@ class Results:
             "divergences": div,
         }
         # parameters of the model (not N) also need to have mixed
-        params = [v for v in self.posterior.data_vars
-                  if not v.startswith("N") and np.issubdtype(self.posterior[v].dtype, np.floating)]
+        params = [str(v) for v in self.posterior.data_vars
+                  if not str(v).startswith("N") and np.issubdtype(self.posterior[v].dtype, np.floating)]
         if params:
             rh = azs.rhat(self.posterior[params])
             out["max_r_hat_parameters"] = float(max(np.nanmax(rh[v].values) for v in params))
@@ -388,7 +391,7 @@ class Results:
                 and "observed" in self.tree["constant_data"].data_vars) else None
             strata: dict[str, Any] = {}
             for i, s in enumerate(self.strata):
-                entry = {"N": block(post["N"].sel(stratum=s)),
+                entry: dict[str, Any] = {"N": block(post["N"].sel(stratum=s)),
                          "N_unobserved": block(post["N_unobserved"].sel(stratum=s))}
                 if obs is not None:
                     entry["observed"] = int(np.asarray(obs)[i].sum())

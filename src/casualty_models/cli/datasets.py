@@ -6,7 +6,7 @@ import argparse
 import json
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction) -> None:
     """Add the ``datasets`` subcommand."""
     p = sub.add_parser("datasets", help="list the shipped datasets",
                        description="List the datasets shipped with casualty_models.")

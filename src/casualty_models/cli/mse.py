@@ -10,9 +10,13 @@ from __future__ import annotations
 
 import argparse
 import importlib
+from typing import TYPE_CHECKING
 
 from ..errors import DataValidationError
 from ._common import add_input_options, add_output_options, read_table
+
+if TYPE_CHECKING:
+    from ..containers import CaptureTable
 
 #: --method -> "module:function" (module relative to casualty_models.models)
 METHODS = {
@@ -23,7 +27,7 @@ METHODS = {
 }
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction) -> None:
     """Add the ``mse`` subcommand."""
     p = sub.add_parser(
         "mse",
@@ -54,7 +58,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.set_defaults(func=run)
 
 
-def load_table(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+def load_table(args: argparse.Namespace) -> CaptureTable:
     """The validated CaptureTable named by ``--input``/``--dataset`` and options."""
     from ..containers import CaptureTable
     from ..datasets import DATASETS

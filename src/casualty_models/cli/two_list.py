@@ -8,7 +8,7 @@ from ..errors import DataValidationError
 from ._common import add_input_options, add_output_options, emit, read_table
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction) -> None:
     """Add the ``two-list`` subcommand."""
     p = sub.add_parser(
         "two-list",

@@ -37,8 +37,10 @@ def run_nuts(
     target_accept: float = 0.9,
     cores: int | None = None,
 ) -> tuple[Any, float]:
-    """Sample ``model`` with PyMC's own NUTS (explicitly, so nutpie is never picked
-    silently) and return the DataTree and the wall time in seconds."""
+    """Sample ``model`` with PyMC's own NUTS and return the DataTree and wall seconds.
+
+    The sampler is named explicitly so that nutpie, if installed, is never picked silently.
+    """
     import pymc as pm
 
     logger = logging.getLogger("pymc")
