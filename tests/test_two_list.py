@@ -97,3 +97,28 @@ def test_lists_that_never_overlap_warn_and_bad_input_raises():
         TwoList().fit(CaptureTable.from_mapping({"A": 1, "B": 2, "C": 3, "AB": 1}))
     with pytest.raises(DataValidationError, match=r"sampler='mcmc' is unknown"):
         TwoList(sampler="mcmc")  # type: ignore[arg-type]
+
+
+@pytest.mark.slow
+def test_two_list_interval_coverage_on_simulated_populations():
+    """200 populations of N = 2,000 with p_A = 0.25, p_B = 0.2 (independent lists, so the
+    model's assumption holds): the exact 95% interval contains N in about 95% of them.
+    Declared false-failure rate: band of +-4 binomial sd (p < 1e-4)."""
+    rng = np.random.default_rng(99)
+    n_true, n_sim, hits = 2000, 200, 0
+    for i in range(n_sim):
+        a, b = rng.random(n_true) < 0.25, rng.random(n_true) < 0.2
+        table = {"AB": int((a & b).sum()), "A": int((a & ~b).sum()), "B": int((~a & b).sum())}
+        lo, hi = np.quantile(TwoList().fit(table, draws=1000, chains=1, random_seed=i).draws(),
+                             [0.025, 0.975])
+        hits += lo <= n_true <= hi
+    sd = np.sqrt(0.95 * 0.05 / n_sim)
+    assert abs(hits / n_sim - 0.95) < 4 * sd, hits / n_sim
+
+
+@pytest.mark.slow
+def test_nuts_same_seed_same_draws():
+    a = TwoList(sampler="nuts").fit(REF, draws=200, chains=2, tune=200, random_seed=42)
+    b = TwoList(sampler="nuts").fit(REF, draws=200, chains=2, tune=200, random_seed=42)
+    np.testing.assert_array_equal(a.draws("N"), b.draws("N"))
+    np.testing.assert_array_equal(a.draws("capture_prob"), b.draws("capture_prob"))

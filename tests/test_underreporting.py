@@ -134,3 +134,21 @@ def test_bad_configuration_and_zero_strata():
     with pytest.warns(IdentifiabilityWarning, match=r"strata \['b'\] have no confirmed deaths"):
         res = UnderReporting().fit({"a": 10, "b": 0}, draws=50, chains=1, random_seed=0)
     assert (res.draws("N", stratum="b") == 0).all()
+
+
+def test_interval_coverage_when_the_prior_is_right():
+    """Simulate 400 lists with coverage drawn from the prior, N = 20,000 deaths each:
+    the posterior 90% interval must contain 20,000 in about 90% of them.
+    Declared false-failure rate: the acceptance band is +-4 binomial sd (p < 1e-4)."""
+    rng = np.random.default_rng(2024)
+    model = UnderReporting(coverage=(0.45, 0.65))
+    prior = model.coverage_prior
+    n_true, n_sim = 20_000, 400
+    hits = 0
+    for i in range(n_sim):
+        c = rng.binomial(n_true, prior.rvs((), rng))
+        draws = model.fit(int(c), draws=1000, chains=1, random_seed=i).draws()
+        lo, hi = np.quantile(draws, [0.05, 0.95])
+        hits += lo <= n_true <= hi
+    sd = np.sqrt(0.9 * 0.1 / n_sim)
+    assert abs(hits / n_sim - 0.9) < 4 * sd, hits / n_sim

@@ -261,7 +261,10 @@ class UnderReporting:
             if counts.audit_found is not None:
                 pm.Binomial("audit", n=counts.audit_checked, p=coverage,
                             observed=counts.audit_found, dims="stratum")
-        return run_nuts(model, draws=draws, tune=tune, chains=chains, random_seed=random_seed)
+        # a high target acceptance: with little data the hierarchical prior has a mild
+        # funnel in the between-strata sd even when non-centred
+        return run_nuts(model, draws=draws, tune=tune, chains=chains, random_seed=random_seed,
+                        target_accept=0.95)
 
     def _package(self, counts: ConfirmedCounts, params: dict[str, np.ndarray],
                  n_draws: np.ndarray, unobs: np.ndarray, sampler: str,
