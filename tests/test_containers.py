@@ -68,7 +68,7 @@ def test_dense_fills_unobserved_patterns_with_zeros():
          r"list\(s\) \['B'\] record nobody"),
         (pd.DataFrame({"A": [], "B": [], "count": []}), {}, r"empty \(0 rows\)"),
         (pd.DataFrame({"A": [1, 0], "B": [0, 1], "n": [3, 2]}), {},
-         r"count column 'count' is not in the data.*\['A', 'B', 'n'\]"),
+         r"column 'count' is not in the capture table.*\['A', 'B', 'n'\]"),
         (pd.DataFrame({"A": [1, 0], "B": [0, 1], "count": [0, 0]}), {}, r"all capture counts are zero"),
     ],
 )

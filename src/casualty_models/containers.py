@@ -105,6 +105,20 @@ def _read_table(data: Any, what: str) -> pd.DataFrame:
     )
 
 
+def _read_nonempty(data: Any, what: str, *, required: Sequence[tuple[str, str]] = ()) -> pd.DataFrame:
+    """Read a table, reject an empty one, and check that each ``(column, fix)`` exists."""
+    df = _read_table(data, what)
+    if len(df) == 0:
+        raise DataValidationError(f"{what} is empty (0 rows): expected data rows.")
+    for column, fix in required:
+        if column not in df.columns:
+            raise DataValidationError(
+                f"column {column!r} is not in the {what}: available columns are "
+                f"{list(map(str, df.columns))}. Fix: {fix}"
+            )
+    return df
+
+
 def _stratum_labels(df: pd.DataFrame, stratum: str | Sequence[str] | None) -> pd.Series:
     if stratum is None:
         return pd.Series([DEFAULT_STRATUM] * len(df), index=df.index, dtype=object)
@@ -287,11 +301,7 @@ class CaptureTable:
         stratum : str or sequence of str, optional
             Column(s) defining strata; several columns are combined as ``"a|b"``.
         """
-        df = _read_table(data, "capture records")
-        if len(df) == 0:
-            raise DataValidationError(
-                "capture records are empty (0 rows): expected one row per person."
-            )
+        df = _read_nonempty(data, "capture records")
         lists = _check_list_names(lists, df.columns)
         bits = _check_binary(df, lists)
         none = np.flatnonzero(bits.sum(axis=1) == 0)
@@ -326,15 +336,9 @@ class CaptureTable:
         count : str, default "count"
         stratum : str or sequence of str, optional
         """
-        df = _read_table(data, "capture table")
-        if len(df) == 0:
-            raise DataValidationError("capture table is empty (0 rows): expected counts.")
-        if count not in df.columns:
-            raise DataValidationError(
-                f"count column {count!r} is not in the data: available columns are "
-                f"{list(map(str, df.columns))}. Fix: pass count= with the right name, or "
-                "use CaptureTable.from_records for one row per person."
-            )
+        df = _read_nonempty(data, "capture table", required=[(
+            count, "pass count= with the right name, or use CaptureTable.from_records for "
+            "one row per person.")])
         scols = [] if stratum is None else ([stratum] if isinstance(stratum, str) else list(stratum))
         if lists is None:
             lists = [str(c) for c in df.columns if c != count and c not in scols]
@@ -652,22 +656,12 @@ class ConfirmedCounts:
 
         Missing (stratum, period) combinations are an error, not zeros.
         """
-        df = _read_table(data, "confirmed counts")
-        if len(df) == 0:
-            raise DataValidationError("confirmed-count table is empty (0 rows).")
-        if count not in df.columns:
-            raise DataValidationError(
-                f"count column {count!r} is not in the data: available columns are "
-                f"{list(map(str, df.columns))}. Fix: pass the right count column."
-            )
+        df = _read_nonempty(data, "confirmed-count table", required=[
+            (count, "pass the right count column."),
+            *([(period, "pass the right period column.")] if period else [])])
         vals = _as_count_array(df[count].to_numpy(), f"count column {count!r}",
                                labels=[f"row {i}" for i in df.index])
         s = _stratum_labels(df, stratum).to_numpy()
-        if period is not None and period not in df.columns:
-            raise DataValidationError(
-                f"period column {period!r} is not in the data: available columns are "
-                f"{list(map(str, df.columns))}."
-            )
         p = df[period].astype(str).to_numpy() if period else np.array([DEFAULT_PERIOD] * len(df))
         key = pd.DataFrame({"s": s, "p": p})
         dup = key.duplicated(keep=False)
@@ -717,19 +711,13 @@ class ConfirmedCounts:
             ``"M"`` or ``"W"``) dates are grouped into periods, and periods
             with no deaths get a count of 0.
         """
-        df = _read_table(data, "confirmed records")
-        if len(df) == 0:
-            raise DataValidationError("confirmed records are empty (0 rows).")
+        df = _read_nonempty(data, "confirmed records", required=(
+            [(period, "pass the right date column.")] if period else []))
         s = _stratum_labels(df, stratum)
         if period is None:
             counts = s.value_counts(sort=False)
             strata = tuple(sorted(counts.index))
             return cls(counts.loc[list(strata)].to_numpy(), strata, source="records")
-        if period not in df.columns:
-            raise DataValidationError(
-                f"period column {period!r} is not in the data: available columns are "
-                f"{list(map(str, df.columns))}."
-            )
         dates = pd.to_datetime(df[period], errors="coerce")
         if dates.isna().any():
             row = df.index[dates.isna().to_numpy()][0]
