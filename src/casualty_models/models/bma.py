@@ -76,7 +76,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 from numba import njit
-from scipy.special import gammaln
+from scipy.special import gammaln, logsumexp
 
 from ..containers import CaptureTable
 from ..errors import DataValidationError, IdentifiabilityWarning, PriorError, SparseDataWarning, warn
@@ -100,16 +100,6 @@ LogPrior = str | Callable[[np.ndarray], np.ndarray] | Sequence[float] | np.ndarr
 
 
 # --------------------------------------------------------------------- array layer
-def logsumexp(a: np.ndarray, axis: int | None = None) -> Any:
-    """log(sum(exp(a))) along ``axis``, stable (-inf rows give -inf)."""
-    a = np.asarray(a, dtype=float)
-    m = np.max(a, axis=axis, keepdims=True)
-    m = np.where(np.isfinite(m), m, 0.0)
-    with np.errstate(divide="ignore"):
-        out = np.log(np.sum(np.exp(a - m), axis=axis, keepdims=True)) + m
-    return out.squeeze(axis=axis) if axis is not None else out.reshape(())[()]
-
-
 def _table_terms(y: np.ndarray, k: int, delta: float) -> tuple[np.ndarray, np.ndarray,
                                                                  np.ndarray]:
     """Per vertex subset S: zero-cell count D0, cell prior a_S, and the n0-free part.
