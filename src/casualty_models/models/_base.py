@@ -35,11 +35,15 @@ def run_nuts(
     chains: int,
     random_seed: int | None,
     target_accept: float = 0.9,
-    cores: int | None = None,
+    cores: int = 1,
 ) -> tuple[Any, float]:
     """Sample ``model`` with PyMC's own NUTS and return the DataTree and wall seconds.
 
     The sampler is named explicitly so that nutpie, if installed, is never picked silently.
+    Chains run one after another by default (``cores=1``): for the library's small models
+    PyMC's process pool costs more than it saves (two-list model, 4 x 1,000 draws: 3.6 s
+    sequential against 7.7 s on two processes), and forking a process that already runs
+    Numba or BLAS threads risks deadlocks.
     """
     import pymc as pm
 
@@ -53,7 +57,7 @@ def run_nuts(
                 draws=draws,
                 tune=tune,
                 chains=chains,
-                cores=cores if cores is not None else min(chains, 2),
+                cores=cores,
                 random_seed=random_seed,
                 nuts_sampler="pymc",
                 progressbar=False,
