@@ -37,7 +37,15 @@ _LAZY = {
     "UnderReporting": "models.underreporting",
     "TwoList": "models.two_list",
     "DecomposableBMA": "models.bma",
+    "LogLinear": "models.loglinear",
+    "LogLinearMLE": "models.loglinear",
+    "all_models": "models.loglinear",
+    "model_range": "models.loglinear",
+    "posterior_predictive_check": "models.loglinear",
     "datasets": "datasets",
+    "ReportingTriangle": "triangle",
+    "Nowcast": "models.nowcast",
+    "LatentClass": "models.latent_class",
 }
 
 __all__ = [
@@ -56,10 +64,20 @@ if TYPE_CHECKING:  # pragma: no cover
     from . import datasets
     from .containers import CaptureTable, ConfirmedCounts
     from .models.bma import DecomposableBMA
+    from .models.latent_class import LatentClass
+    from .models.loglinear import (
+        LogLinear,
+        LogLinearMLE,
+        all_models,
+        model_range,
+        posterior_predictive_check,
+    )
+    from .models.nowcast import Nowcast
     from .models.two_list import TwoList
     from .models.underreporting import UnderReporting
     from .priors import BetaPrior, HalfNormalPrior, NormalPrior
     from .results import Results, load_results
+    from .triangle import ReportingTriangle
 
 
 def __getattr__(name: str) -> Any:
