@@ -2,20 +2,9 @@
 
 from __future__ import annotations
 
-import runpy
-import sys
-from pathlib import Path
 
-EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "bma_model_averaging.py"
-
-
-def test_bma_example_quick(tmp_path, capsys):
-    old = sys.argv
-    sys.argv = [str(EXAMPLE)]
-    try:
-        ns = runpy.run_path(str(EXAMPLE), run_name="not_main")
-    finally:
-        sys.argv = old
+def test_bma_example_quick(tmp_path, capsys, load_example):
+    ns = load_example("bma_model_averaging.py")
     out = ns["main"](["--quick", "--draws", "200", "--out", str(tmp_path)])
     ref = out["references"]
     assert (abs(ref["median"] - ref["dga_median"]) <= 1).all()

@@ -2,26 +2,11 @@
 
 from __future__ import annotations
 
-import runpy
-import sys
-from pathlib import Path
-
 import pytest
 
-EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
-
-def run_example(name: str, argv: list[str]) -> dict:
-    old = sys.argv
-    sys.argv = [str(EXAMPLES / name), *argv]
-    try:
-        return runpy.run_path(str(EXAMPLES / name), run_name="not_main")
-    finally:
-        sys.argv = old
-
-
-def test_russia_named_list_example(tmp_path, capsys):
-    ns = run_example("russia_named_list.py", [])
+def test_russia_named_list_example(tmp_path, capsys, load_example):
+    ns = load_example("russia_named_list.py")
     out = ns["main"](["--draws", "400", "--chains", "2", "--out", str(tmp_path)])
     single = out["single"].loc["N_total"]
     assert single["q05"] == pytest.approx(69_672, rel=0.03)

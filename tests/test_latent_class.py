@@ -239,12 +239,8 @@ def test_cli_json_contract():
     assert 9_000 < out["N"]["median"] < 12_500
 
 
-def test_example_script_runs(tmp_path):
-    import runpy
-    from pathlib import Path
-
-    path = Path(__file__).resolve().parents[1] / "examples" / "kosovo_latent_class.py"
-    ns = runpy.run_path(str(path), run_name="not_main")
+def test_example_script_runs(tmp_path, load_example):
+    ns = load_example("kosovo_latent_class.py")
     out = ns["main"](["--quick", "--chains", "2", "--out", str(tmp_path)])
     comp = out["comparison"]
     lc = comp.iloc[0]

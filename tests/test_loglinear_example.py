@@ -2,22 +2,11 @@
 
 from __future__ import annotations
 
-import runpy
-import sys
-from pathlib import Path
-
 import pytest
 
-EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "gaza_kosovo_loglinear.py"
 
-
-def test_gaza_kosovo_loglinear_example(tmp_path, capsys):
-    old = sys.argv
-    sys.argv = [str(EXAMPLE)]
-    try:
-        ns = runpy.run_path(str(EXAMPLE), run_name="not_main")
-    finally:
-        sys.argv = old
+def test_gaza_kosovo_loglinear_example(tmp_path, capsys, load_example):
+    ns = load_example("gaza_kosovo_loglinear.py")
     out = ns["main"](["--quick", "--draws", "150", "--chains", "2", "--out", str(tmp_path)])
     models = out["gaza_models"]
     assert len(models) == 8

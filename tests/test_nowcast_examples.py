@@ -2,26 +2,11 @@
 
 from __future__ import annotations
 
-import runpy
-import sys
-from pathlib import Path
-
 import pytest
-
-EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
-
-
-def load_example(name: str) -> dict:
-    old = sys.argv
-    sys.argv = [str(EXAMPLES / name)]
-    try:
-        return runpy.run_path(str(EXAMPLES / name), run_name="not_main")
-    finally:
-        sys.argv = old
 
 
 @pytest.mark.slow
-def test_nowcast_hus_example(tmp_path, capsys):
+def test_nowcast_hus_example(tmp_path, capsys, load_example):
     ns = load_example("nowcast_hus.py")
     out = ns["main"](["--draws", "200", "--tune", "200", "--chains", "2", "--out",
                       str(tmp_path)])
@@ -33,7 +18,7 @@ def test_nowcast_hus_example(tmp_path, capsys):
 
 
 @pytest.mark.slow
-def test_russia_weekly_nowcast_example(tmp_path, capsys):
+def test_russia_weekly_nowcast_example(tmp_path, capsys, load_example):
     ns = load_example("russia_weekly_nowcast.py")
     out = ns["main"](["--draws", "150", "--tune", "200", "--chains", "2", "--out",
                       str(tmp_path)])
