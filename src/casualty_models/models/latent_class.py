@@ -206,15 +206,24 @@ class LatentClass:
         b_N)` (prior mean :math:`a_N / b_N`).
     collapsed_moves : int, default 1
         Metropolis-Hastings sweeps per iteration over the unobserved count
-        of each class with capture probabilities and weights integrated out
-        (0 gives LCMCR's plain Gibbs sampler; the target is the same).
+        of each class with capture probabilities and weights integrated out:
+        an independence proposal at the Laplace approximation of that
+        conditional for classes whose mode is at least 30 people, a random
+        walk for the others (0 and ``label_swaps=0``, ``collapsed_alpha=False``
+        give LCMCR's plain Gibbs sampler; the target is the same).
     label_swaps : int, default 10
         Metropolis moves per iteration that swap the labels of two classes
         (class weights integrated out); they let the stick-breaking weights
         and :math:`\alpha` mix (Papaspiliopoulos & Roberts 2008).  0 turns
         them off; the target is the same.
+    collapsed_alpha : bool, default True
+        Update :math:`\alpha` by slice sampling from its conditional given the
+        class sizes with the stick-breaking weights integrated out, instead of
+        LCMCR's Gamma draw given the weights.
     parallel : bool, default True
-        Run chains on separate threads (Numba ``prange``).
+        Run chains in threads, one per core (the compiled kernel releases
+        the GIL); each chain has its own NumPy ``Generator``, so the draws do
+        not depend on this setting.
 
     Notes
     -----
@@ -248,6 +257,7 @@ class LatentClass:
     n_prior: tuple[float, float] | None = None
     collapsed_moves: int = 1
     label_swaps: int = 10
+    collapsed_alpha: bool = True
     parallel: bool = True
 
     def __post_init__(self) -> None:
@@ -298,7 +308,8 @@ class LatentClass:
                 "capture_prior": list(self.capture_prior),
                 "n_prior": None if self.n_prior is None else list(self.n_prior),
                 "collapsed_moves": int(self.collapsed_moves),
-                "label_swaps": int(self.label_swaps), "parallel": self.parallel}
+                "label_swaps": int(self.label_swaps),
+                "collapsed_alpha": bool(self.collapsed_alpha), "parallel": self.parallel}
 
     # ------------------------------------------------------------------ fit
     def fit(
@@ -382,7 +393,8 @@ class LatentClass:
                 alpha_prior=self.alpha_prior, capture_prior=self.capture_prior,
                 n_prior=(a_n, b_n), draws=draws, burn_in=burn_in, thin=thin,
                 seeds=seeds[s], n_moves=int(self.collapsed_moves),
-                n_swaps=int(self.label_swaps), parallel=self.parallel))
+                n_swaps=int(self.label_swaps), collapsed_alpha=bool(self.collapsed_alpha),
+                parallel=self.parallel))
         wall = time.perf_counter() - t0
 
         obs = table.observed  # (stratum,)
