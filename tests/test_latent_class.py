@@ -318,4 +318,5 @@ def test_multinomial_sampler_matches_its_moments():
         se = np.sqrt(n * prob * (1 - prob) / x.shape[0])
         np.testing.assert_array_less(np.abs(x.mean(axis=0) - n * prob), 5 * se + 1e-12)
         cov = np.cov(x.T)
-        np.testing.assert_allclose(cov[1, 3], -n * prob[1] * prob[3], rtol=0.05)
+        # sd of this covariance estimate is about 0.6% of it: 3% is 5 sd
+        np.testing.assert_allclose(cov[1, 3], -n * prob[1] * prob[3], rtol=0.03)

@@ -62,6 +62,17 @@ def read_table(args: argparse.Namespace) -> Any:
     return None
 
 
+def require_table(args: argparse.Namespace, command: str, example: str) -> Any:
+    """:func:`read_table` for commands that cannot run without a table."""
+    df = read_table(args)
+    if df is None:
+        raise DataValidationError(
+            f"{command} needs data: pass --input FILE.csv or --dataset NAME "
+            f"(e.g. --dataset {example})."
+        )
+    return df
+
+
 def _clean(x: Any) -> Any:
     if isinstance(x, float) and not math.isfinite(x):
         return None

@@ -13,7 +13,7 @@ import importlib
 from typing import TYPE_CHECKING
 
 from ..errors import DataValidationError
-from ._common import add_input_options, add_output_options, read_table
+from ._common import add_input_options, add_output_options, require_table
 
 if TYPE_CHECKING:
     from ..containers import CaptureTable
@@ -63,12 +63,7 @@ def load_table(args: argparse.Namespace) -> CaptureTable:
     from ..containers import CaptureTable
     from ..datasets import DATASETS
 
-    df = read_table(args)
-    if df is None:
-        raise DataValidationError(
-            "mse needs data: pass --input FILE.csv or --dataset NAME "
-            "(e.g. --dataset kosovo)."
-        )
+    df = require_table(args, "mse", "kosovo")
     lists = [x.strip() for x in args.lists.split(",")] if args.lists else None
     if lists is None and args.dataset and DATASETS[args.dataset].lists:
         lists = list(DATASETS[args.dataset].lists)

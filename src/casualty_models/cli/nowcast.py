@@ -13,8 +13,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..errors import DataValidationError
-from ._common import add_input_options, add_output_options, read_table
+from ._common import add_input_options, add_output_options, require_table
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -52,12 +51,7 @@ def run(args: argparse.Namespace) -> int:
     """Build the triangle and fit the nowcast."""
     from ..triangle import ReportingTriangle
 
-    df = read_table(args)
-    if df is None:
-        raise DataValidationError(
-            "nowcast needs data: pass --input FILE.csv or --dataset NAME "
-            "(e.g. --dataset hus_o104)."
-        )
+    df = require_table(args, "nowcast", "hus_o104")
     tri = ReportingTriangle.from_line_list(
         df, event_date=args.event_date, report_date=args.report_date, now=args.now,
         max_delay=args.max_delay, period=args.period, start=args.start,

@@ -57,7 +57,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 from numba import njit
 
-__all__ = ["run_chains", "sweep_cost"]
+__all__ = ["run_chains"]
 
 _TINY = 1e-300
 #: classes with fewer observed members are left to the Gibbs draw of the unobserved count
@@ -98,7 +98,7 @@ def _binomial(g, n: int, p: float) -> int:
 
 @njit(cache=True, nogil=True)
 def _binomial_half(g, n: int, p: float) -> int:
-    """:func:`_binomial` for ``p <= 1/2`` (not recursive, so Numba can inline it)."""
+    """:func:`_binomial` for ``p <= 1/2``."""
     if n * p < 10.0:
         q = 1.0 - p
         s = p / q
@@ -629,6 +629,7 @@ def _one_chain(
             for k in range(kk):
                 prob[k] /= p0
             _multinomial_into(g, n0, prob, m_un, order)
+        # ---- 3. unobserved count per class, 4. label swaps (collapsed moves)
         if n_moves > 0:
             acc = 0
             for k in range(kk - 1, -1, -1):
@@ -647,14 +648,14 @@ def _one_chain(
         for k in range(kk - 1, -1, -1):
             tail[k] = acc
             acc += m[k]
-        # ---- 3. concentration, sticks integrated out (or given them, as LCMCR)
+        # ---- 5. concentration, sticks integrated out (LCMCR's update, given them, is below)
         if collapsed_alpha:
             alpha = _slice_log_alpha(g, alpha, m, tail, a_alpha, b_alpha)
-        # ---- 4. capture probabilities
+        # ---- 6. capture probabilities
         for j in range(n_lists):
             for k in range(kk):
                 lam[j, k] = _beta(g, a_lam + s[j, k], b_lam + m[k] - s[j, k])
-        # ---- 5. sticks
+        # ---- 7. sticks
         rest = 1.0
         sum_log = 0.0
         for k in range(kk - 1):
@@ -763,7 +764,3 @@ def run_chains(
     return {"n0": out_n0, "alpha": out_alpha, "prob_missed": out_p0,
             "class_sizes": out_w, "occupied": out_occ}
 
-
-def sweep_cost(n_pattern: int, n_lists: int, n_classes: int) -> int:
-    """Rough number of inner-loop operations of one sweep (for benchmarks)."""
-    return n_pattern * n_classes * (n_lists + 2) + 2 * n_lists * n_classes
