@@ -69,6 +69,7 @@ import xarray as xr
 from ..containers import CaptureTable
 from ..errors import ConvergenceWarning, DataValidationError, IdentifiabilityWarning, PriorError
 from ..errors import warn as _warn
+from ..priors import inverse_n_prior
 from ..results import Results, build_datatree, posterior_array
 from ._base import check_sampling_args
 
@@ -285,7 +286,7 @@ class LatentClass:
         aa, ba = self.alpha_prior
         al, bl = self.capture_prior
         if self.n_prior is None:
-            n_text: dict[str, Any] | str = "p(N) proportional to 1/N"
+            n_text: dict[str, Any] = inverse_n_prior()
         else:
             an, bn = self.n_prior
             n_text = {"distribution": "NegativeBinomial (Poisson-Gamma)", "shape": an,
