@@ -1,15 +1,14 @@
 """``casualty-models mse``: multiple systems estimation from a capture table.
 
 The input is read and validated here into a
-:class:`~casualty_models.containers.CaptureTable`; each ``--method`` is run by
-a function ``run_cli(args, table) -> int`` in its model module, imported only
-when chosen.
+:class:`~casualty_models.containers.CaptureTable`; each ``--method`` is
+presented by one function of :mod:`._mse_methods`, which imports its model
+only when chosen.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
 from typing import TYPE_CHECKING
 
 from ..errors import DataValidationError
@@ -18,12 +17,12 @@ from ._common import add_input_options, add_output_options, require_table
 if TYPE_CHECKING:
     from ..containers import CaptureTable
 
-#: --method -> "module:function" (module relative to casualty_models.models)
+#: --method -> presentation function in :mod:`._mse_methods`
 METHODS = {
-    "mle": "loglinear:run_cli_mle",
-    "loglinear": "loglinear:run_cli_bayes",
-    "bma": "bma:run_cli",
-    "latent-class": "latent_class:run_cli",
+    "mle": "run_mle",
+    "loglinear": "run_loglinear",
+    "bma": "run_bma",
+    "latent-class": "run_latent_class",
 }
 
 
@@ -91,13 +90,6 @@ def load_table(args: argparse.Namespace) -> CaptureTable:
 def run(args: argparse.Namespace) -> int:
     """Dispatch to the chosen method."""
     table = load_table(args)
-    module, func = METHODS[args.method].split(":")
-    try:
-        mod = importlib.import_module(f"casualty_models.models.{module}")
-    except ModuleNotFoundError as exc:
-        if exc.name == f"casualty_models.models.{module}":
-            raise DataValidationError(
-                f"--method {args.method} is not available in this version."
-            ) from None
-        raise
-    return int(getattr(mod, func)(args, table))
+    from . import _mse_methods
+
+    return int(getattr(_mse_methods, METHODS[args.method])(args, table))

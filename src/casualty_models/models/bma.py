@@ -86,8 +86,7 @@ from ..validation import check_int, check_number
 from ._base import check_sampling_args
 from ._graphs import decomposable_graphs, graph_matrix
 
-__all__ = ["DecomposableBMA", "GridPosterior", "bma_grid", "grid_summary", "model_table",
-           "run_cli"]
+__all__ = ["DecomposableBMA", "GridPosterior", "bma_grid", "grid_summary", "model_table"]
 
 #: Relative posterior mass allowed beyond the automatically chosen grid end.
 TAIL_TOL = 1e-5
@@ -762,54 +761,3 @@ def model_table(result: Results, stratum: str | None = None,
         frames.append(df.head(top) if top else df)
     out = pd.concat(frames, ignore_index=True)
     return out if len(strata) > 1 else out.drop(columns="stratum")
-
-
-# ------------------------------------------------------------------ command line
-def run_cli(args: Any, table: CaptureTable) -> int:
-    """``casualty-models mse --method bma``: fit, print or emit JSON."""
-    import warnings
-
-    from ..cli._common import emit
-
-    model = DecomposableBMA(delta=args.delta)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        res = model.fit(table, draws=args.draws, chains=args.chains, random_seed=args.seed)
-    for w in caught:  # shown on stderr as usual, and kept in the JSON
-        warn(str(w.message), w.category)
-    top = model_table(res, top=5)
-    if "stratum" not in top.columns:
-        top.insert(0, "stratum", res.strata[0])
-    rows = top.to_dict(orient="records")
-    gs = grid_summary(res)
-    extra: dict[str, Any] = {
-        "delta": model.delta_for(table.n_lists),
-        "n_graphs": len(decomposable_graphs(table.n_lists)),
-        "grid": {s: {k: (v.item() if hasattr(v, "item") else v) for k, v in r.items()}
-                 for s, r in gs.to_dict(orient="index").items()},
-        "sparse_strata": [s for s in res.strata if bool(gs.loc[s, "sparse"])],
-        "top_models": [_row(r) for r in rows],
-        "fit_warnings": [str(w.message) for w in caught],
-    }
-    if args.all_models:
-        allm = model_table(res)
-        if "stratum" not in allm.columns:
-            allm.insert(0, "stratum", res.strata[0])
-        extra["all_models"] = [_row(r) for r in allm.to_dict(orient="records")]
-    if not args.json:
-        with pd.option_context("display.width", 140, "display.max_colwidth", 60):
-            print(("all" if args.all_models else "most probable") + " decomposable models "
-                  "(posterior probability; N median and 95% interval within each model):")
-            shown = model_table(res) if args.all_models else top
-            print(shown.to_string(index=False, float_format="{:.4f}".format))
-            for s, r in gs.iterrows():
-                flag = "  (sparse: prior-driven)" if r["sparse"] else ""
-                print(f"exact grid posterior of N [{s}]: median {r['median']:,}, 95% "
-                      f"[{r['q025']:,}, {r['q975']:,}] (n0 grid 0..{r['n_max']:,}){flag}")
-    return emit(res, args, extra=extra)
-
-
-def _row(r: Any) -> dict[str, Any]:
-    return {"stratum": str(r["stratum"]), "graph": str(r["graph"]),
-            "probability": float(r["probability"]), "N_median": int(r["N_median"]),
-            "N_q025": int(r["N_q025"]), "N_q975": int(r["N_q975"])}
