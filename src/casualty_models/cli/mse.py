@@ -11,8 +11,7 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
-from ..errors import DataValidationError
-from ._common import add_input_options, add_output_options, require_table
+from ._common import add_input_options, add_output_options, read_capture_table
 
 if TYPE_CHECKING:
     from ..containers import CaptureTable
@@ -59,31 +58,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def load_table(args: argparse.Namespace) -> CaptureTable:
     """The validated CaptureTable named by ``--input``/``--dataset`` and options."""
-    from ..containers import CaptureTable
-    from ..datasets import DATASETS
-
-    df = require_table(args, "mse", "kosovo")
-    lists = [x.strip() for x in args.lists.split(",")] if args.lists else None
-    if lists is None and args.dataset and DATASETS[args.dataset].lists:
-        lists = list(DATASETS[args.dataset].lists)
-    stratum = args.stratum_column
-    if args.count_column in df.columns:
-        if stratum is None and args.dataset and DATASETS[args.dataset].stratum and \
-                DATASETS[args.dataset].kind == "capture-counts":
-            table = CaptureTable.from_counts(df, lists=lists, count=args.count_column,
-                                             stratum=DATASETS[args.dataset].stratum).collapse()
-        else:
-            table = CaptureTable.from_counts(df, lists=lists, count=args.count_column,
-                                             stratum=stratum)
-    else:
-        if lists is None:
-            raise DataValidationError(
-                f"the input has no count column {args.count_column!r}, so it is read as one "
-                "row per person; pass --lists A,B,C to say which 0/1 columns are lists."
-            )
-        table = CaptureTable.from_records(df, lists=lists, stratum=stratum)
-    object.__setattr__(table, "source", f"dataset:{args.dataset}" if args.dataset
-                       else f"file:{args.input}")
+    table: CaptureTable = read_capture_table(args, "mse", "kosovo")
     return table
 
 
