@@ -140,3 +140,23 @@ def test_mse_bma_gives_one_answer(capsys):
     text = capsys.readouterr().out
     assert "N_total" not in text and "exact grid posterior of N [" not in text
     assert text.count(f"{grid['median']:,.1f}") == 1  # printed once
+
+
+def test_underreport_plot_labels_say_what_the_band_is(capsys, tmp_path, monkeypatch):
+    from casualty_models.results import Results
+
+    figs = []
+    plot = Results.plot
+
+    def spy(self, *args, **kwargs):
+        figs.append(plot(self, *args, **kwargs))
+        return figs[-1]
+
+    monkeypatch.setattr(Results, "plot", spy)
+    assert main(["underreport", "--confirmed", "45287", "--coverage", "0.45", "0.65",
+                 "--draws", "200", "--out", str(tmp_path)]) == 0
+    ax = figs[0].axes[0]
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert any(t.startswith("fixed-multiplier range C/0.65-C/0.45") for t in legend)
+    assert not any("published" in t for t in legend)
+    assert "N_total" not in ax.get_title() and "45,287 confirmed" in ax.get_title()
