@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from ..errors import ConfigurationError, warn
+from ..errors import warn
 from ._common import emit
 
 if TYPE_CHECKING:
@@ -30,26 +30,24 @@ def run_mle(args: argparse.Namespace, table: CaptureTable) -> int:
     """``mse --method mle``: one log-linear model; with ``--all-models`` every hierarchical one.
 
     With ``--all-models`` the headline (text and JSON ``N``) is the best usable
-    model by ``--criterion`` (AIC by default), and the range of N across the
-    models within 2 points of the best is printed for AIC and BIC.
+    model by ``--criterion`` (AIC by default) unless ``--interactions`` names
+    one, and the range of N across the models within 2 points of the best is
+    printed for AIC and BIC.
     """
     from ..models.loglinear import LogLinear, all_models, model_range
 
+    chosen = _interactions(args)
     if not getattr(args, "all_models", False):
-        return emit(LogLinear(interactions=_interactions(args)).fit_mle(table), args)
-    if _interactions(args):
-        raise ConfigurationError(
-            f"--interactions {args.interactions} --all-models: with --all-models the headline "
-            "is the best model by --criterion, not a chosen one. Fix: drop one of the two."
-        )
+        return emit(LogLinear(interactions=chosen).fit_mle(table), args)
     crit = args.criterion
     tab = all_models(table, criterion=crit, quiet=True)
     ranges = {c: model_range(tab, criterion=c, within=2.0) for c in ("AIC", "BIC")}
     best = ranges[crit]
-    res = LogLinear(interactions=best["best_interactions"]).fit_mle(table)
+    res = LogLinear(interactions=chosen or best["best_interactions"]).fit_mle(table)
     extra: dict[str, Any] = {
         "criterion": crit,
         "best_model": best["best"],
+        "headline": "--interactions" if chosen else f"best by {crit}",
         "models": [
             {"model": str(r["model"]), "terms": list(r["interactions"]),
              "AIC": float(r["AIC"]), "BIC": float(r["BIC"]), "N": float(r["N"]),
@@ -69,7 +67,9 @@ def run_mle(args: argparse.Namespace, table: CaptureTable) -> int:
         for c, rng in ranges.items():
             print(f"within 2 {c} points of the best: {rng['n_models']} model(s), N from "
                   f"{rng['N_min']:,.1f} to {rng['N_max']:,.1f}")
-        print(f"headline: the best model by {crit}, {best['best']} (N below)")
+        print(f"headline: the model given by --interactions, {res.extra['label']}; the best "
+              f"by {crit} is {best['best']}" if chosen else
+              f"headline: the best model by {crit}, {best['best']} (N below)")
     return emit(res, args, extra)
 
 
