@@ -30,7 +30,7 @@ import pandas as pd
 from casualty_models.datasets import load_capture_table
 from casualty_models.models.bma import DecomposableBMA, grid_summary, log_joint, model_table
 
-#: dga 2.0, bma.cr with the default log prior -log(N) (the brief's reference numbers)
+#: the R package dga 2.0: bma.cr with its default log prior -log(N); delta, median, 95% interval
 REFERENCES = {
     "madigan_york": (1 / 32, 618, 590, 656),
     "spina_bifida": (1 / 8, 731, 694, 787),

@@ -122,3 +122,12 @@ def test_nuts_same_seed_same_draws():
     b = TwoList(sampler="nuts").fit(REF, draws=200, chains=2, tune=200, random_seed=42)
     np.testing.assert_array_equal(a.draws("N"), b.draws("N"))
     np.testing.assert_array_equal(a.draws("capture_prob"), b.draws("capture_prob"))
+
+
+def test_counts_beyond_the_grid_are_refused():
+    """The exact grid of N ends at 1e13 and draws must fit in int64: a table of 1e12
+    people (a unit error, not a list) is refused with the bound, not mis-gridded."""
+    table = CaptureTable.from_mapping({"A": 4 * 10**11, "B": 3 * 10**11, "AB": 10**11})
+    with pytest.raises(DataValidationError, match=r"800,000,000,000 people observed: expected "
+                                                  r"at most 10,000,000,000"):
+        TwoList().fit(table, draws=10, chains=1, random_seed=0)

@@ -29,7 +29,7 @@ import xarray as xr
 from ._version import __version__
 from .errors import ConvergenceWarning, DataValidationError, warn
 
-__all__ = ["Results", "build_datatree", "load_results"]
+__all__ = ["Results", "build_datatree", "load_results", "plot_posteriors"]
 
 #: Samplers whose draws are independent and exact: no convergence diagnostics.
 EXACT_SAMPLERS = ("exact", "grid")
@@ -405,59 +405,72 @@ class Results:
         var: str = "N_total",
         *,
         published_range: tuple[float, float] | None = None,
-        published_label: str = "published range",
+        published_label: str = "comparison range",
+        unit: str = "deaths",
         ax: Any = None,
         title: str | None = None,
         **sel: Any,
     ) -> Any:
-        """Histogram of the posterior of the total with the observed count marked.
+        """Histogram of the posterior of the total, ready to publish.
+
+        The bars inside the 95% equal-tailed interval are dark, those outside
+        light (one shape, no overlapping bands); the median and the observed
+        count are vertical lines; a comparison range is drawn as a bracket
+        above the histogram, never as a second shaded band.  Counts on the
+        axis have thousands separators; the legend sits outside the data.
 
         Parameters
         ----------
+        var : str, default "N_total"
+            Posterior variable; summed over any dims left after ``sel``.
         published_range : (low, high), optional
-            A range to shade for comparison, such as the fixed-multiplier
-            range ``(names / 0.65, names / 0.45)``.
+            A range to compare with, such as the fixed-multiplier range
+            ``(names / 0.65, names / 0.45)``.
+        published_label : str, default "comparison range"
+            Its legend label (e.g. ``"fixed-multiplier range"``).
+        unit : str, default "deaths"
+            What is counted, used in the axis label (``"total deaths"``).
         ax : matplotlib Axes, optional
+        title : str, optional
+        **sel
+            Coordinates to select, e.g. ``stratum="north"``.
 
         Returns
         -------
         matplotlib.figure.Figure
         """
-        import matplotlib.pyplot as plt
-
         x = self.draws(var, **sel)
         x = x.reshape(x.shape[0], -1).sum(axis=1)  # total over any extra dims
-        if ax is None:
-            fig, ax = plt.subplots(figsize=(7, 4))
-        else:
-            fig = ax.figure
+        fig, ax, own = _figure(ax)
         lo, med, hi = np.quantile(x, [0.025, 0.5, 0.975])
-        bins = min(80, max(10, int(np.unique(x).size)))
-        ax.hist(x, bins=bins, color="#4c72b0", alpha=0.75, density=True, label="posterior")
-        ax.axvspan(lo, hi, color="#4c72b0", alpha=0.12,
-                   label=f"95% interval [{lo:,.0f}, {hi:,.0f}]")
-        ax.axvline(med, color="#1f3b73", lw=2, label=f"median {med:,.0f}")
+        obs: float | None = None
         if var in ("N_total", "N") and not sel:
             obs = self.observed
-            ax.axvline(obs, color="black", ls="--", lw=1.5, label=f"observed {obs:,}")
         elif var == "N" and "stratum" in sel and "constant_data" in self.tree.children:
             obs = int(self.tree["constant_data"]["observed"].sel(stratum=sel["stratum"]).sum())
-            ax.axvline(obs, color="black", ls="--", lw=1.5, label=f"observed {obs:,}")
+        marks = [v for v in (obs, *(published_range or ())) if v is not None]
+        edges, heights, beyond = _histogram(x, marks)
+        inside = (edges[1:] > lo) & (edges[:-1] < hi)
+        ax.bar(edges[:-1], heights, width=np.diff(edges), align="edge", linewidth=0,
+               color=np.where(inside, _DARK, _LIGHT))
+        handles: list[Any] = [
+            _patch(_DARK, f"95% interval {lo:,.0f} to {hi:,.0f}"),
+            ax.axvline(med, color=_MEDIAN, lw=2, label=f"median {med:,.0f}"),
+        ]
+        if obs is not None:
+            handles.append(ax.axvline(obs, color="black", ls="--", lw=1.5,
+                                      label=f"observed {obs:,.0f}"))
         if published_range is not None:
             a, b = published_range
-            ax.axvline(a, color="#c44e52", lw=1.5)
-            ax.axvline(b, color="#c44e52", lw=1.5)
-            ax.axvspan(a, b, color="#c44e52", alpha=0.08,
-                       label=f"{published_label} [{a:,.0f}, {b:,.0f}]")
-        ax.set_xlabel("total deaths" if var == "N_total" else var)
-        ax.set_ylabel("posterior density")
-        ax.set_title(title or f"{self.model}: posterior of {var}")
-        ax.legend(fontsize=8, frameon=False)
-        from matplotlib.ticker import FuncFormatter
-
-        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
-        ax.set_yticks([])  # densities of counts are not meaningful numbers to read
-        fig.tight_layout()
+            handles.append(_bracket(ax, a, b, 1.1, _RANGE,
+                                    f"{published_label} {a:,.0f} to {b:,.0f}"))
+        if beyond:
+            ax.text(0.99, 0.97, f"{beyond:.1%} of draws beyond the axis", ha="right",
+                    va="top", fontsize=8, transform=ax.transAxes, color="0.3")
+        ax.set_ylim(0, 1.22)
+        _count_axis(ax, _var_label(var, unit, sel))
+        ax.set_title(title or f"Posterior of {_var_label(var, unit, sel)}")
+        _legend(fig, ax, handles, own)
         return fig
 
     # ------------------------------------------------------------ save/load
@@ -486,6 +499,146 @@ class Results:
 def load_results(path: str | os.PathLike[str]) -> Results:
     """Read a result written by :meth:`Results.save`."""
     return Results.load(path)
+
+
+# ---------------------------------------------------------------------- plotting helpers
+_DARK, _LIGHT, _MEDIAN, _RANGE = "#3b6aa0", "#c6d4e6", "#15314f", "#b2182b"
+#: Colour-blind-safe line colours (Okabe-Ito) for several posteriors on one axis.
+_LINES = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000")
+_VAR_TEXT = {"N_total": "total {unit}", "N": "{unit}", "N_unobserved_total": "{unit} not recorded",
+             "N_unobserved": "{unit} not recorded", "eventual": "eventually reported {unit}",
+             "N_cumulative": "cumulative {unit}"}
+
+
+def _var_label(var: str, unit: str, sel: Mapping[str, Any] | None = None) -> str:
+    """Words for a posterior variable: ``"total deaths"``, never ``"N_total"``."""
+    text = _VAR_TEXT.get(var, var.replace("_", " ")).format(unit=unit)
+    if sel:
+        text += " (" + ", ".join(f"{k} {v}" for k, v in sel.items()) + ")"
+    return text
+
+
+def _figure(ax: Any) -> tuple[Any, Any, bool]:
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(7.5, 4.6), layout="constrained")
+        return fig, ax, True
+    return ax.figure, ax, False
+
+
+def _histogram(x: np.ndarray, marks: Sequence[float]) -> tuple[np.ndarray, np.ndarray, float]:
+    """Bins over the bulk of the draws (to the 99.9% quantile, and any marked value).
+
+    Returns the edges, bar heights scaled to a tallest bar of 1 (a density's
+    scale is not a number to read) and the share of draws beyond the last edge.
+    """
+    x = np.asarray(x, dtype=float)
+    top = max([float(np.quantile(x, 0.999)), *marks])
+    bottom = min([float(x.min()), *marks])
+    n_unique = int(np.unique(x[x <= top]).size)
+    edges = np.histogram_bin_edges(x, bins=min(80, max(10, n_unique)), range=(bottom, top))
+    counts, edges = np.histogram(x, bins=edges)
+    beyond = float(np.mean(x > top))
+    return edges, counts / max(int(counts.max()), 1), beyond
+
+
+def _patch(color: str, label: str) -> Any:
+    from matplotlib.patches import Patch
+
+    return Patch(facecolor=color, edgecolor="none", label=label)
+
+
+def _bracket(ax: Any, a: float, b: float, y: float, color: str, label: str) -> Any:
+    """A range drawn as a horizontal bracket at height ``y`` (data units) above the bars."""
+    (line,) = ax.plot([a, b], [y, y], color=color, lw=2, marker="|", markersize=12,
+                      markeredgewidth=2, solid_capstyle="butt", label=label)
+    return line
+
+
+def _count_axis(ax: Any, label: str) -> None:
+    """Counts on x with thousands separators; no density ticks on y."""
+    from matplotlib.ticker import FuncFormatter, MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(nbins=7, integer=True))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
+    ax.set_xlabel(label)
+    ax.set_ylabel("posterior probability (relative)")
+    ax.set_yticks([])
+    for side in ("top", "right", "left"):
+        ax.spines[side].set_visible(False)
+
+
+def _legend(fig: Any, ax: Any, handles: Sequence[Any], own: bool) -> None:
+    """Legend outside the data: below our own figure, right of a caller's axes."""
+    if own:
+        fig.legend(handles=list(handles), loc="outside lower center", ncol=2, frameon=False,
+                   fontsize=9)
+    else:
+        ax.legend(handles=list(handles), loc="upper left", bbox_to_anchor=(1.01, 1.0),
+                  frameon=False, fontsize=8)
+
+
+def plot_posteriors(
+    results: Mapping[str, Results],
+    var: str = "N_total",
+    *,
+    unit: str = "deaths",
+    observed: float | None = None,
+    ax: Any = None,
+    title: str | None = None,
+) -> Any:
+    """Several posteriors of the same quantity on one axis, e.g. one per assumption.
+
+    Each is an outline (no fill, so nothing overlaps into an unreadable
+    colour) on a common scale, labelled with its median and 95% interval.
+
+    Parameters
+    ----------
+    results : mapping of label to Results
+        E.g. ``{"shared": r1, "partial": r2, "independent": r3}``.
+    var : str, default "N_total"
+    unit : str, default "deaths"
+    observed : float, optional
+        An observed count to mark (dashed line).
+    ax : matplotlib Axes, optional
+    title : str, optional
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    if not results:
+        raise DataValidationError("plot_posteriors needs at least one result.")
+    fig, ax, own = _figure(ax)
+    draws = {k: r.draws(var).reshape(r.draws(var).shape[0], -1).sum(axis=1)
+             for k, r in results.items()}
+    pooled = np.concatenate(list(draws.values()))
+    marks = [] if observed is None else [float(observed)]
+    edges, _, beyond = _histogram(pooled, marks)
+    dens = {k: np.histogram(x, bins=edges)[0] / x.size for k, x in draws.items()}
+    top = max(float(d.max()) for d in dens.values()) or 1.0
+    handles = []
+    for i, (k, x) in enumerate(draws.items()):
+        lo, med, hi = np.quantile(x, [0.025, 0.5, 0.975])
+        color = _LINES[i % len(_LINES)]
+        handles.append(ax.stairs(dens[k] / top, edges, color=color, lw=2,
+                                 label=f"{k}: median {med:,.0f}, 95% {lo:,.0f} to {hi:,.0f}"))
+    if observed is not None:
+        handles.append(ax.axvline(observed, color="black", ls="--", lw=1.5,
+                                  label=f"observed {observed:,.0f}"))
+    if beyond:
+        ax.text(0.99, 0.97, f"{beyond:.1%} of draws beyond the axis", ha="right", va="top",
+                fontsize=8, transform=ax.transAxes, color="0.3")
+    ax.set_ylim(0, 1.08)
+    _count_axis(ax, _var_label(var, unit))
+    ax.set_title(title or f"Posterior of {_var_label(var, unit)}")
+    if own:
+        fig.legend(handles=handles, loc="outside lower center", ncol=1, frameon=False,
+                   fontsize=9)
+    else:
+        _legend(fig, ax, handles, own)
+    return fig
 
 
 def posterior_array(

@@ -65,6 +65,8 @@ __all__ = ["TwoList", "classical_estimates", "grid_posterior"]
 _DENSE_MAX = 5_000_000  # integers evaluated exactly before the geometric tail
 _TAIL_POINTS = 20_000
 _TAIL_END = 1e13
+#: Most people observed in a stratum: the grid must reach far beyond it (1,000 times).
+_MAX_OBSERVED = int(_TAIL_END / 1000)
 
 
 def _cells(table: CaptureTable) -> np.ndarray:
@@ -223,6 +225,13 @@ class TwoList:
             table = CaptureTable.from_mapping(table)
         cells = _cells(table)
         for s, (m, n10, n01) in zip(table.strata, cells, strict=True):
+            if m + n10 + n01 > _MAX_OBSERVED:
+                raise DataValidationError(
+                    f"stratum {s!r} has {m + n10 + n01:,} people observed: expected at most "
+                    f"{_MAX_OBSERVED:,} (the exact grid of N ends at {_TAIL_END:.0e}, and the "
+                    "draws must fit in int64). Fix: check the counts' units; no list of "
+                    "deaths is this long."
+                )
             if m == 0:
                 warn(
                     f"the two lists never overlap in stratum {s!r} (A only {n10}, B only "
