@@ -455,7 +455,7 @@ class Results:
                color=np.where(inside, _DARK, _LIGHT))
         handles: list[Any] = [
             _patch(_DARK, f"95% interval {lo:,.0f} to {hi:,.0f}"),
-            ax.axvline(med, color=_MEDIAN, lw=2, label=f"median {med:,.0f}"),
+            ax.vlines(med, 0.0, 1.02, color=_MEDIAN, lw=2, label=f"median {med:,.0f}"),
         ]
         if obs is not None:
             handles.append(ax.axvline(obs, color="black", ls="--", lw=1.5,
