@@ -74,8 +74,9 @@ from scipy import special, stats
 
 from ..containers import ConfirmedCounts
 from ..errors import DataValidationError, IdentifiabilityWarning, PriorError, warn
-from ..priors import BetaPrior
+from ..priors import BetaPrior, inverse_n_prior, prior_record
 from ..results import Results, build_datatree, posterior_array
+from ..validation import check_choice, check_number
 from ._base import check_draw_bound, check_sampling_args, negbin_unobserved, run_nuts
 
 __all__ = ["UnderReporting", "fixed_multiplier_range"]
@@ -120,7 +121,7 @@ class UnderReporting:
     Examples
     --------
     >>> res = UnderReporting(coverage=(0.45, 0.65)).fit(45287, random_seed=1)
-    >>> 80_000 < res.summary().loc["N_total", "median"] < 84_000
+    >>> bool(80_000 < res.summary().loc["N_total", "median"] < 84_000)
     True
     """
 
@@ -131,22 +132,11 @@ class UnderReporting:
     sampler: Literal["auto", "exact", "nuts"] = "auto"
 
     def __post_init__(self) -> None:
-        if self.pooling not in _POOLINGS:
-            raise DataValidationError(
-                f"pooling={self.pooling!r} is unknown: expected one of {list(_POOLINGS)}."
-            )
-        if self.sampler not in _SAMPLERS:
-            raise DataValidationError(
-                f"sampler={self.sampler!r} is unknown: expected one of {list(_SAMPLERS)}."
-            )
-        share = self.between_strata_share
-        if not isinstance(share, BetaPrior) and (
-                isinstance(share, bool) or not isinstance(share, int | float)
-                or not 0.0 <= float(share) <= 1.0):
-            raise PriorError(
-                f"between_strata_share={share!r} is not allowed: expected a BetaPrior or a "
-                "number in [0, 1] (0: strata share one coverage, 1: independent strata)."
-            )
+        check_choice("pooling", self.pooling, _POOLINGS)
+        check_choice("sampler", self.sampler, _SAMPLERS)
+        if not isinstance(self.between_strata_share, BetaPrior):
+            check_number("between_strata_share", self.between_strata_share, low=0.0, high=1.0,
+                         error=PriorError)
         _ = self.coverage_prior  # validate early, not at fit time
 
     @property
@@ -165,22 +155,22 @@ class UnderReporting:
     def priors(self, n_strata: int = 1) -> dict[str, Any]:
         """The priors used, as a JSON-ready mapping."""
         beta = self.coverage_prior
-        out: dict[str, Any] = {"N": "p(N) proportional to 1/N"}
+        out: dict[str, Any] = {"N": inverse_n_prior()}
         if n_strata == 1 or self.pooling in ("shared", "independent"):
-            out["coverage"] = {**beta.to_dict(), "text": str(beta),
-                               "pooling": self.pooling if n_strata > 1 else "single"}
+            out["coverage"] = prior_record(beta, pooling=self.pooling if n_strata > 1
+                                           else "single")
         else:
             m, v = beta.logit_normal_approx()
             lo, hi = (float(x) for x in special.expit([m - _Z95 * v, m + _Z95 * v]))
-            out["coverage"] = {
-                "distribution": "LogitNormal", "mu": m, "sigma": v, "pooling": "partial",
-                "text": f"each stratum: logit-normal({m:.4g}, {v:.4g}), central 90% "
-                        f"[{lo:.3f}, {hi:.3f}], matching {beta}"}
+            out["coverage"] = prior_record(
+                text=f"each stratum: logit-normal({m:.4g}, {v:.4g}), central 90% "
+                     f"[{lo:.3f}, {hi:.3f}], matching {beta}",
+                distribution="LogitNormal", mu=m, sigma=v, pooling="partial")
             share = self.between_strata_share
             out["between_strata_share"] = (
-                {**share.to_dict(), "text": str(share)} if isinstance(share, BetaPrior)
-                else {"distribution": "fixed", "value": float(share),
-                      "text": f"fixed at {float(share):g}"})
+                prior_record(share) if isinstance(share, BetaPrior)
+                else prior_record(text=f"fixed at {float(share):g}", distribution="fixed",
+                                  value=float(share)))
         return out
 
     def config(self) -> dict[str, Any]:
