@@ -81,3 +81,21 @@ def test_several_posteriors_on_one_axis():
     assert not any("N_total" in t for t in texts)
     assert _no_overlap(fig.legends[0].get_window_extent(), ax.get_window_extent())
     plt.close(fig)
+
+
+def test_loglinear_mle_plot():
+    from casualty_models import LogLinear
+    from casualty_models.datasets import load_capture_table
+
+    fit = LogLinear(["EXH:ABA:OSCE", "EXH:HRW", "OSCE:HRW"]).fit_mle(load_capture_table("kosovo"))
+    fig = fit.plot(published_range=(9_000, 12_000), published_label="another estimate")
+    fig.canvas.draw()
+    ax = fig.axes[0]
+    assert ax.get_xlabel() == "total deaths"
+    ticks = [t.get_text() for t in ax.get_xticklabels() if t.get_text()]
+    assert all("," in t for t in ticks if len(t.replace(",", "")) > 3), ticks
+    assert any("," in t for t in ticks), ticks
+    assert not ax.patches  # the range is a bracket (a line), not a shaded band
+    assert any(t.get_text() == "another estimate 9,000 to 12,000" for t in fig.legends[0].get_texts())
+    assert _no_overlap(fig.legends[0].get_window_extent(), ax.get_window_extent())
+    plt.close(fig)

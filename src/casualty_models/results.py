@@ -622,12 +622,17 @@ def _bracket(ax: Any, a: float, b: float, y: float, color: str, label: str) -> A
     return line
 
 
-def _count_axis(ax: Any, label: str) -> None:
-    """Counts on x with thousands separators; no density ticks on y."""
+def _thousands(axis: Any) -> None:
+    """Integer ticks with thousands separators on a count axis (``ax.xaxis``)."""
     from matplotlib.ticker import FuncFormatter, MaxNLocator
 
-    ax.xaxis.set_major_locator(MaxNLocator(nbins=7, integer=True))
-    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
+    axis.set_major_locator(MaxNLocator(nbins=7, integer=True))
+    axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
+
+
+def _count_axis(ax: Any, label: str) -> None:
+    """Counts on x with thousands separators; no density ticks on y."""
+    _thousands(ax.xaxis)
     ax.set_xlabel(label)
     ax.set_ylabel("posterior probability (relative)")
     ax.set_yticks([])
