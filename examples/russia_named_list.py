@@ -50,7 +50,7 @@ def main(argv: list[str] | None = None) -> dict[str, pd.DataFrame]:
     print(f"   fixed multiplier: {fixed[0]:,.0f} to {fixed[1]:,.0f} (as if certain)")
     s = res.summary()
     print(s[["median", "mean", "q025", "q05", "q95", "q975"]].round(0).to_string())
-    fig = res.plot(published_range=fixed, published_label="fixed multiplier, names/0.65 to /0.45",
+    fig = res.plot(published_range=fixed, published_label="fixed multiplier (names / 0.65 to / 0.45)",
                    title="Russian military deaths behind 45,287 names")
     fig.savefig(os.path.join(args.out, "russia_posterior.png"), dpi=120)
     plt.close(fig)

@@ -38,7 +38,7 @@ def test_posterior_plot_is_readable(single):
     # words, not internal names; the caller's label; the unit on the count axis
     assert not any("N_total" in t or "_" in t for t in texts), texts
     assert ax.get_xlabel() == "total deaths"
-    assert any(t.startswith("fixed-multiplier range 69,672 to 100,638") for t in texts), texts
+    assert any(t.startswith("fixed-multiplier range: 69,672 to 100,638") for t in texts), texts
     # thousands separators on the count axis; no density ticks
     ticks = [t.get_text() for t in ax.get_xticklabels() if t.get_text()]
     assert ticks and all("," in t for t in ticks), ticks
@@ -96,6 +96,6 @@ def test_loglinear_mle_plot():
     assert all("," in t for t in ticks if len(t.replace(",", "")) > 3), ticks
     assert any("," in t for t in ticks), ticks
     assert not ax.patches  # the range is a bracket (a line), not a shaded band
-    assert any(t.get_text() == "another estimate 9,000 to 12,000" for t in fig.legends[0].get_texts())
+    assert any(t.get_text() == "another estimate: 9,000 to 12,000" for t in fig.legends[0].get_texts())
     assert _no_overlap(fig.legends[0].get_window_extent(), ax.get_window_extent())
     plt.close(fig)

@@ -503,7 +503,7 @@ class Results:
         ax.bar(edges[:-1], heights, width=np.diff(edges), align="edge", linewidth=0,
                color=np.where(inside, _DARK, _LIGHT))
         handles: list[Any] = [
-            _patch(_DARK, f"95% interval {lo:,.0f} to {hi:,.0f}"),
+            _patch(_DARK, f"95% interval: {lo:,.0f} to {hi:,.0f}"),
             ax.vlines(med, 0.0, 1.02, color=_MEDIAN, lw=2, label=f"median {med:,.0f}"),
         ]
         if obs is not None:
@@ -512,7 +512,7 @@ class Results:
         if published_range is not None:
             a, b = published_range
             handles.append(_bracket(ax, a, b, 1.1, _RANGE,
-                                    f"{published_label} {a:,.0f} to {b:,.0f}"))
+                                    f"{published_label}: {a:,.0f} to {b:,.0f}"))
         if beyond:
             ax.text(0.99, 0.97, f"{beyond:.1%} of draws beyond the axis", ha="right",
                     va="top", fontsize=8, transform=ax.transAxes, color="0.3")

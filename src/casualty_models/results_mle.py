@@ -270,7 +270,7 @@ class LogLinearMLE:
         if published_range is not None:
             a, b = published_range
             handles.append(_bracket(ax, a, b, 0.3, "#b2182b",
-                                    f"{published_label} {a:,.0f} to {b:,.0f}"))
+                                    f"{published_label}: {a:,.0f} to {b:,.0f}"))
         ax.set_yticks(yy, list(tab.index))
         ax.set_ylim(0.0 if published_range is not None else 0.5, len(tab) + 0.5)
         _thousands(ax.xaxis)
