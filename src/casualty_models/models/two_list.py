@@ -55,7 +55,7 @@ import xarray as xr
 from scipy import special
 
 from ..containers import CaptureTable
-from ..errors import DataValidationError, IdentifiabilityWarning, warn
+from ..errors import DataValidationError, IdentifiabilityWarning, PriorError, warn
 from ..priors import BetaPrior, inverse_n_prior
 from ..results import Results, build_datatree, posterior_array
 from ..validation import check_choice
@@ -68,6 +68,8 @@ _TAIL_POINTS = 20_000
 _TAIL_END = 1e13
 #: Most people observed in a stratum: the grid must reach far beyond it (1,000 times).
 _MAX_OBSERVED = int(_TAIL_END / 1000)
+#: Posterior mass beyond the grid's end above which N is refused as unbounded.
+_TAIL_WARN = 1e-3
 
 
 def _cells(table: CaptureTable) -> np.ndarray:
@@ -123,6 +125,13 @@ def grid_posterior(
         (width one over the dense part, wider in the geometric tail).
     prob : float array
         Posterior probability of each cell (sums to one).
+
+    Raises
+    ------
+    PriorError
+        If more than 0.1% of the posterior mass lies beyond the grid's end
+        (lists that barely overlap with weak capture priors): the total is
+        then unbounded for practical purposes and no finite summary is given.
     """
     r = n11 + n10 + n01
     n_a, n_b = n11 + n10, n11 + n01
@@ -141,7 +150,25 @@ def grid_posterior(
         + special.betaln(prior_b.alpha + n_b, prior_b.beta + x - n_b)
     )
     logw = logp + np.log(upper - lower)
-    w = np.exp(logw - logw.max())
+    top = logw.max()
+    w = np.exp(logw - top)
+    # Mass beyond the grid: for large N the density decays like N^-(1 + s), with
+    # s = a_A + a_B + n11 (Stirling on each factor), so the tail beyond T is p(T) T / s.
+    s = prior_a.alpha + prior_b.alpha + n11
+    end = float(upper[-1])
+    log_end = (-np.log(end) + special.gammaln(end + 1) - special.gammaln(end - r + 1)
+               + special.betaln(prior_a.alpha + n_a, prior_a.beta + end - n_a)
+               + special.betaln(prior_b.alpha + n_b, prior_b.beta + end - n_b))
+    tail = float(np.exp(log_end - top) * end / s / w.sum())
+    if not tail < _TAIL_WARN:
+        raise PriorError(
+            f"with {n11} people on both lists and capture priors Beta({prior_a.alpha:g}, "
+            f"{prior_a.beta:g}) and Beta({prior_b.alpha:g}, {prior_b.beta:g}), the posterior of "
+            f"N decays only like N^-{1 + s:.3g}: {tail:.1%} of its mass lies beyond "
+            f"{_TAIL_END:.0e}, so no finite summary of N is honest (the total is unbounded "
+            "for practical purposes). Fix: report N as not identified by these lists, or use "
+            "capture priors with more weight (Beta(1, 1) or an informed interval)."
+        )
     prob = w / w.sum()
     return lower.astype(np.int64), upper.astype(np.int64), prob
 
