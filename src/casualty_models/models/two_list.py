@@ -159,12 +159,12 @@ def grid_posterior(
     log_end = (-np.log(end) + special.gammaln(end + 1) - special.gammaln(end - r + 1)
                + special.betaln(prior_a.alpha + n_a, prior_a.beta + end - n_a)
                + special.betaln(prior_b.alpha + n_b, prior_b.beta + end - n_b))
-    tail = float(np.exp(log_end - top) * end / s / w.sum())
-    if not tail < _TAIL_WARN:
+    beyond = float(np.exp(log_end - top) * end / s / w.sum())
+    if not beyond < _TAIL_WARN:
         raise PriorError(
             f"with {n11} people on both lists and capture priors Beta({prior_a.alpha:g}, "
             f"{prior_a.beta:g}) and Beta({prior_b.alpha:g}, {prior_b.beta:g}), the posterior of "
-            f"N decays only like N^-{1 + s:.3g}: {tail:.1%} of its mass lies beyond "
+            f"N decays only like N^-{1 + s:.3g}: {beyond:.1%} of its mass lies beyond "
             f"{_TAIL_END:.0e}, so no finite summary of N is honest (the total is unbounded "
             "for practical purposes). Fix: report N as not identified by these lists, or use "
             "capture priors with more weight (Beta(1, 1) or an informed interval)."
