@@ -513,11 +513,8 @@ class Results:
             a, b = published_range
             handles.append(_bracket(ax, a, b, 1.1, _RANGE,
                                     f"{published_label}: {a:,.0f} to {b:,.0f}"))
-        if beyond:
-            ax.text(0.99, 0.97, f"{beyond:.1%} of draws beyond the axis", ha="right",
-                    va="top", fontsize=8, transform=ax.transAxes, color="0.3")
         ax.set_ylim(0, 1.22)
-        _count_axis(ax, _var_label(var, unit, sel))
+        _count_axis(ax, _var_label(var, unit, sel) + _beyond_note(beyond))
         ax.set_title(title or f"Posterior of {_var_label(var, unit, sel)}")
         _legend(fig, ax, handles, own)
         return fig
@@ -609,6 +606,11 @@ def _histogram(x: np.ndarray, marks: Sequence[float]) -> tuple[np.ndarray, np.nd
     return edges, counts / max(int(counts.max()), 1), beyond
 
 
+def _beyond_note(beyond: float) -> str:
+    """Axis-label note on the draws cut off the right of the axis (never silently)."""
+    return f" ({beyond:.1%} of draws lie beyond the axis)" if beyond else ""
+
+
 def _patch(color: str, label: str) -> Any:
     from matplotlib.patches import Patch
 
@@ -698,11 +700,8 @@ def plot_posteriors(
     if observed is not None:
         handles.append(ax.axvline(observed, color="black", ls="--", lw=1.5,
                                   label=f"observed {observed:,.0f}"))
-    if beyond:
-        ax.text(0.99, 0.97, f"{beyond:.1%} of draws beyond the axis", ha="right", va="top",
-                fontsize=8, transform=ax.transAxes, color="0.3")
     ax.set_ylim(0, 1.08)
-    _count_axis(ax, _var_label(var, unit))
+    _count_axis(ax, _var_label(var, unit) + _beyond_note(beyond))
     ax.set_title(title or f"Posterior of {_var_label(var, unit)}")
     if own:
         fig.legend(handles=handles, loc="outside lower center", ncol=1, frameon=False,
