@@ -259,14 +259,31 @@ class LogLinearMLE:
         est = tab["N"].to_numpy(dtype=float)
         lo_v = tab["q025"].to_numpy(dtype=float)
         hi_v = tab["q975"].to_numpy(dtype=float)
+        obs = tab["observed"].to_numpy(dtype=float)
         fin = np.isfinite(est)
-        hi_v = np.where(np.isfinite(hi_v), hi_v, np.nan)
-        handles = [ax.errorbar(est[fin], yy[fin], xerr=[np.clip(est - lo_v, 0, None)[fin],
-                                                        np.clip(hi_v - est, 0, None)[fin]],
+        bounded = fin & np.isfinite(hi_v)
+        handles = [ax.errorbar(est[bounded], yy[bounded],
+                               xerr=[np.clip(est - lo_v, 0, None)[bounded],
+                                     np.clip(hi_v - est, 0, None)[bounded]],
                                fmt="o", color="#3b6aa0", capsize=3,
                                label=f"maximum likelihood and {self.level:.0%} profile interval"),
-                   ax.scatter(tab["observed"], yy, marker="|", color="black", s=120,
+                   ax.scatter(obs, yy, marker="|", color="black", s=120,
                               label=f"observed {unit}")]
+        # an interval unbounded above runs off the right edge as an arrow; an estimate
+        # that does not exist is said in words, never drawn as a number
+        finite = np.concatenate([x[np.isfinite(x)] for x in (est, lo_v, hi_v, obs)])
+        right = float(finite.max()) * 1.08
+        open_hi = fin & np.isfinite(lo_v) & ~np.isfinite(hi_v)
+        for y, lo_i, e in zip(yy[open_hi], lo_v[open_hi], est[open_hi], strict=True):
+            ax.annotate("", xy=(right, y), xytext=(lo_i, y),
+                        arrowprops={"arrowstyle": "-|>", "color": "#3b6aa0", "lw": 1.5})
+            ax.plot(e, y, "o", color="#3b6aa0")
+        if open_hi.any():
+            handles.append(ax.plot([], [], color="#3b6aa0", marker=">", markersize=6,
+                                   label="interval unbounded above")[0])
+        for y, o in zip(yy[~fin], obs[~fin], strict=True):
+            ax.annotate("  not estimable", (o, y), va="center", fontsize=8, color="0.3")
+        ax.set_xlim(0.0, right * 1.02)
         if published_range is not None:
             a, b = published_range
             handles.append(_bracket(ax, a, b, 0.3, "#b2182b",
