@@ -99,3 +99,28 @@ def test_loglinear_mle_plot():
     assert any(t.get_text() == "another estimate: 9,000 to 12,000" for t in fig.legends[0].get_texts())
     assert _no_overlap(fig.legends[0].get_window_extent(), ax.get_window_extent())
     plt.close(fig)
+
+
+def test_loglinear_mle_plot_never_draws_a_missing_number():
+    """A stratum with nobody on two lists has no estimate (NaN, interval [observed, inf]):
+    the plot says 'not estimable' and the total's interval, unbounded above, is an arrow."""
+    import warnings
+
+    import pandas as pd
+
+    from casualty_models import CaptureTable, LogLinear
+
+    df = pd.DataFrame({"A": [1, 0, 1, 1], "B": [0, 1, 1, 0], "count": [400, 300, 100, 5],
+                       "region": ["a", "a", "a", "b"]})
+    table = CaptureTable.from_counts(df, lists=["A", "B"], stratum="region")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fit = LogLinear([]).fit_mle(table)
+    assert fit.status[1] == "not estimable"
+    fig = fit.plot()
+    ax = fig.axes[0]
+    texts = [t.get_text().strip() for t in ax.texts]
+    assert texts.count("not estimable") == 1
+    arrows = [t for t in ax.texts if t.arrow_patch is not None]
+    assert len(arrows) == 1  # the total, whose interval is unbounded above
+    plt.close(fig)
