@@ -102,8 +102,8 @@ def test_loglinear_mle_plot():
 
 
 def test_loglinear_mle_plot_never_draws_a_missing_number():
-    """A stratum with nobody on two lists has no estimate (NaN, interval [observed, inf]):
-    the plot says 'not estimable' and the total's interval, unbounded above, is an arrow."""
+    """A stratum with nobody on two lists has no estimate (NaN, interval [observed, inf]),
+    nor then has the total: the plot says 'not estimable' for both, and draws no number."""
     import warnings
 
     import pandas as pd
@@ -120,7 +120,27 @@ def test_loglinear_mle_plot_never_draws_a_missing_number():
     fig = fit.plot()
     ax = fig.axes[0]
     texts = [t.get_text().strip() for t in ax.texts]
-    assert texts.count("not estimable") == 1
-    arrows = [t for t in ax.texts if t.arrow_patch is not None]
-    assert len(arrows) == 1  # the total, whose interval is unbounded above
+    assert texts.count("not estimable") == 2  # stratum b and the total
+    dots = ax.containers[0].lines[0].get_xydata()  # the error bars' estimates
+    assert len(dots) == 1 and dots[0][0] == pytest.approx(fit.N[0])  # stratum a only
+    plt.close(fig)
+
+
+def test_unbounded_total_is_drawn_as_unbounded():
+    """A grid that leaves a third of Kosovo's posterior beyond it: the plot's interval says
+    'unbounded' and the axis label gives the mass beyond, never a truncated finite end."""
+    import warnings
+
+    from casualty_models import DecomposableBMA
+    from casualty_models.datasets import load_capture_table
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = DecomposableBMA(n_max=9000).fit(load_capture_table("kosovo"), draws=400,
+                                               random_seed=1)
+    fig = res.plot()
+    texts = _texts(fig)
+    assert any(t.startswith("95% interval: ") and t.endswith(" to unbounded") for t in texts)
+    assert "of the posterior lies beyond the grid (the total is unbounded)" in \
+        fig.axes[0].get_xlabel()
     plt.close(fig)

@@ -565,6 +565,10 @@ class Results:
         x = x.reshape(x.shape[0], -1).sum(axis=1)  # total over any extra dims
         fig, ax, own = _figure(ax)
         lo, med, hi = np.quantile(x, [0.025, 0.5, 0.975])
+        tail = self.tail_mass(var, sel.get("stratum")) if var in _N_VARS else 0.0
+        if not tail < MATERIAL_TAIL:  # mass beyond the draws: read the quantiles honestly
+            st = _tail_stats(x, tail)
+            lo, med, hi = st["q025"], st["median"], st["q975"]
         obs: float | None = None
         if var in ("N_total", "N") and not sel:
             obs = self.observed
@@ -575,10 +579,10 @@ class Results:
         inside = (edges[1:] > lo) & (edges[:-1] < hi)
         ax.bar(edges[:-1], heights, width=np.diff(edges), align="edge", linewidth=0,
                color=np.where(inside, _DARK, _LIGHT))
-        handles: list[Any] = [
-            _patch(_DARK, f"95% interval: {lo:,.0f} to {hi:,.0f}"),
-            ax.vlines(med, 0.0, 1.02, color=_MEDIAN, lw=2, label=f"median {med:,.0f}"),
-        ]
+        handles: list[Any] = [_patch(_DARK, f"95% interval: {lo:,.0f} to {_count(hi)}")]
+        if np.isfinite(med):
+            handles.append(ax.vlines(med, 0.0, 1.02, color=_MEDIAN, lw=2,
+                                     label=f"median {med:,.0f}"))
         if obs is not None:
             handles.append(ax.axvline(obs, color="black", ls="--", lw=1.5,
                                       label=f"observed {obs:,.0f}"))
@@ -588,6 +592,9 @@ class Results:
                                     f"{published_label}: {a:,.0f} to {b:,.0f}"))
         ax.set_ylim(0, 1.22)
         _count_axis(ax, _var_label(var, unit, sel) + _beyond_note(beyond))
+        if not tail < MATERIAL_TAIL:
+            ax.set_xlabel(f"{_var_label(var, unit, sel)}: {tail:.1%} of the posterior lies "
+                          "beyond the grid (the total is unbounded)")
         ax.set_title(title or f"Posterior of {_var_label(var, unit, sel)}")
         _legend(fig, ax, handles, own)
         return fig
@@ -677,6 +684,11 @@ def _histogram(x: np.ndarray, marks: Sequence[float]) -> tuple[np.ndarray, np.nd
     counts, edges = np.histogram(x, bins=edges)
     beyond = float(np.mean(x > top))
     return edges, counts / max(int(counts.max()), 1), beyond
+
+
+def _count(v: float) -> str:
+    """A count with thousands separators; infinity in words."""
+    return f"{v:,.0f}" if np.isfinite(v) else "unbounded"
 
 
 def _beyond_note(beyond: float) -> str:
