@@ -30,7 +30,7 @@ import pandas as pd
 from casualty_models.datasets import load_capture_table
 from casualty_models.models.bma import DecomposableBMA, grid_summary, log_joint, model_table
 
-#: dga 2.0, bma.cr with the default log prior -log(N) (the brief's reference numbers)
+#: the R package dga 2.0: bma.cr with its default log prior -log(N); delta, median, 95% interval
 REFERENCES = {
     "madigan_york": (1 / 32, 618, 590, 656),
     "spina_bifida": (1 / 8, 731, 694, 787),
@@ -93,15 +93,18 @@ def plot_kosovo(out: str, delta: float = 1 / 16) -> str:
     labels = list(res.tree["constant_data"]["graph"].values)
     keep = n0 < 30_000
     n = n0[keep] + table.observed[0]
-    fig, ax = plt.subplots(figsize=(8, 4))
+    fig, ax = plt.subplots(figsize=(10, 4))
     ax.plot(n, grid[keep], color="black", lw=2.5, label="model average")
     for g in np.argsort(w.sum(axis=1))[::-1][:3]:
         ax.plot(n, w[g, keep], ls="--", label=f"{labels[g]} (p = {w[g].sum():.3f})")
     ax.axvline(table.observed[0], color="grey", lw=1, label="observed 4,400")
-    ax.set_xlabel("total killings N")
-    ax.set_ylabel("posterior probability")
+    from matplotlib.ticker import StrMethodFormatter
+
+    ax.xaxis.set_major_formatter(StrMethodFormatter("{x:,.0f}"))
+    ax.set_xlabel("total killings")
+    ax.set_ylabel("posterior probability of each total")
     ax.set_title(f"Kosovo: model averaging over 61 decomposable graphs (delta = {delta:g})")
-    ax.legend(fontsize=8, frameon=False)
+    ax.legend(fontsize=8, frameon=False, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     fig.tight_layout()
     path = os.path.join(out, "bma_kosovo.png")
     fig.savefig(path, dpi=110)

@@ -141,18 +141,22 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
+        from matplotlib.ticker import StrMethodFormatter
 
         args.out.mkdir(parents=True, exist_ok=True)
-        fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
+        fig, axes = plt.subplots(1, 2, figsize=(12, 4.8), layout="constrained")
         for ax, tab, title in ((axes[0], models, "Gaza"), (axes[1], k_models.head(15),
                                                              "Kosovo (15 best by BIC)")):
             ok = tab[tab["status"] == "ok"]
             y = np.arange(len(ok))[::-1]
-            ax.scatter(ok["N"], y, c=ok["delta_BIC"].clip(upper=30), cmap="viridis_r")
+            dots = ax.scatter(ok["N"], y, c=ok["delta_BIC"].clip(upper=30), cmap="viridis_r",
+                              vmin=0, vmax=30)
             ax.set_yticks(y, ok["model"], fontsize=7)
-            ax.set_xlabel("maximum-likelihood N")
-            ax.set_title(f"{title}: N under each assumed dependence (colour: delta BIC)")
-        fig.tight_layout()
+            ax.xaxis.set_major_formatter(StrMethodFormatter("{x:,.0f}"))
+            ax.set_xlabel("total deaths (maximum likelihood)")
+            ax.set_title(title, fontsize=10)
+        fig.suptitle("The total under each assumed dependence between the lists")
+        fig.colorbar(dots, ax=axes, label="BIC above the best model (capped at 30)")
         fig.savefig(args.out / "loglinear_models.png", dpi=110)
         plt.close(fig)
         fig = by_month.plot()

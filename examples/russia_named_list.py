@@ -1,9 +1,9 @@
 """Russian military deaths confirmed by name: from "names / 0.65 to names / 0.45" to a posterior.
 
-1. The seed's question: 45,287 names (BBC News Russian / Mediazona) and an expert's belief
-   that the list covers 45-65% of the deaths. The fixed-multiplier convention reports
-   45,287/0.65 to 45,287/0.45 as if the coverage were certain; the posterior says how
-   likely each total is.
+1. One count and one expert range: 45,287 names (BBC News Russian / Mediazona) and an
+   expert's belief that the list covers 45-65% of the deaths. The fixed-multiplier
+   convention reports 45,287/0.65 to 45,287/0.45 as if the coverage were certain; the
+   posterior says how likely each total is.
 2. The anonymised 2023 list (20,253 names, Bessudnov 2023), stratified by unit type: how
    the uncertainty of the total depends on whether coverage errors are shared across
    strata (one coverage for all), independent, or partially pooled.
@@ -25,6 +25,7 @@ import pandas as pd  # noqa: E402
 
 from casualty_models import ConfirmedCounts, UnderReporting  # noqa: E402
 from casualty_models.datasets import load  # noqa: E402
+from casualty_models.results import plot_posteriors  # noqa: E402
 
 NAMES_2024 = 45_287
 COVERAGE = (0.45, 0.65)
@@ -49,7 +50,7 @@ def main(argv: list[str] | None = None) -> dict[str, pd.DataFrame]:
     print(f"   fixed multiplier: {fixed[0]:,.0f} to {fixed[1]:,.0f} (as if certain)")
     s = res.summary()
     print(s[["median", "mean", "q025", "q05", "q95", "q975"]].round(0).to_string())
-    fig = res.plot(published_range=fixed, published_label="names/0.65 to names/0.45",
+    fig = res.plot(published_range=fixed, published_label="fixed multiplier (names / 0.65 to / 0.45)",
                    title="Russian military deaths behind 45,287 names")
     fig.savefig(os.path.join(args.out, "russia_posterior.png"), dpi=120)
     plt.close(fig)
@@ -62,13 +63,13 @@ def main(argv: list[str] | None = None) -> dict[str, pd.DataFrame]:
     print(f"\n2. anonymised list to Apr 2023: {counts.total:,} names in {len(counts.strata)} "
           f"unit types ({n_missing:,} without a unit type kept as 'unknown')")
     rows = []
-    fig, ax = plt.subplots(figsize=(7, 4))
+    fits = {}
     for pooling in ("shared", "partial", "independent"):
         r = UnderReporting(coverage=COVERAGE, pooling=pooling).fit(counts, **fit_kw)
+        fits[f"{pooling} coverage"] = r
         t = r.summary(["N_total"]).iloc[0]
         rows.append({"pooling": pooling, "median": t["median"], "q025": t["q025"],
                      "q975": t["q975"], "width_95": t["q975"] - t["q025"]})
-        ax.hist(r.draws(), bins=80, density=True, histtype="step", lw=1.8, label=pooling)
     strata_table = pd.DataFrame(rows).set_index("pooling")
     print(strata_table.round(0).to_string())
     w = strata_table["width_95"]
@@ -76,15 +77,11 @@ def main(argv: list[str] | None = None) -> dict[str, pd.DataFrame]:
           f"(95% width {w['shared']:,.0f});\n"
           f"   independent: errors average out and the total looks {w['shared'] / w['independent']:.1f}"
           " times more certain than\n   the expert's single range justifies;\n"
-          "   partial: a shared mean coverage plus unit-type deviations (between-strata sd a\n"
-          f"   stated prior): width {w['partial']:,.0f}, since unit types with low coverage "
-          "inflate the total.")
-    ax.axvline(counts.total, color="black", ls="--", label=f"names {counts.total:,}")
-    ax.set_xlabel("total deaths to 11 Apr 2023")
-    ax.set_ylabel("posterior density")
-    ax.set_title("Does the coverage error repeat across unit types?")
-    ax.legend(frameon=False)
-    fig.tight_layout()
+          "   partial: a shared part plus unit-type deviations, each unit type keeping the\n"
+          f"   expert's 45-65%: width {w['partial']:,.0f}.")
+    fig = plot_posteriors(fits, observed=counts.total,
+                          title="Deaths to 11 Apr 2023: does the coverage error repeat "
+                                "across unit types?")
     fig.savefig(os.path.join(args.out, "russia_strata.png"), dpi=120)
     plt.close(fig)
 

@@ -51,7 +51,7 @@ def test_docs_pages_in_toctree_exist():
         assert (ROOT / "docs" / f"{page}.md").exists() or (ROOT / "docs" / f"{page}.rst").exists(), page
 
 
-FOUNDATION_PAGES = ("getting_started", "underreporting", "two_list")
+FOUNDATION_PAGES = ("getting_started", "underreporting", "two_list", "own_data")
 
 
 def python_blocks(page: Path) -> list[str]:

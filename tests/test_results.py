@@ -73,9 +73,9 @@ def test_convergence_warning_when_chains_disagree():
 def test_plot_marks_observed_and_published_range():
     res = UnderReporting().fit(45287, draws=500, chains=2, random_seed=1)
     fig = res.plot(published_range=(45287 / 0.65, 45287 / 0.45))
-    labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    labels = [t.get_text() for t in fig.legends[0].get_texts()]  # legend outside the axes
     assert any(lbl.startswith("observed 45,287") for lbl in labels)
-    assert any(lbl.startswith("published range [69,672, 100,638]") for lbl in labels)
+    assert any(lbl.startswith("comparison range: 69,672 to 100,638") for lbl in labels)
     import matplotlib.pyplot as plt
 
     plt.close(fig)

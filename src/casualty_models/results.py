@@ -26,12 +26,28 @@ import pandas as pd
 import xarray as xr
 
 from ._datatree import build_datatree, posterior_array
+from ._plotting import (
+    _DARK,
+    _LIGHT,
+    _MEDIAN,
+    _RANGE,
+    _beyond_note,
+    _bracket,
+    _count,
+    _count_axis,
+    _figure,
+    _histogram,
+    _legend,
+    _patch,
+    _var_label,
+    plot_posteriors,
+)
 from .errors import ConvergenceWarning, DataValidationError, warn
 
 if TYPE_CHECKING:
     from .results_mle import LogLinearMLE
 
-__all__ = ["FitResult", "Results", "build_datatree", "load_results", "posterior_array"]
+__all__ = ["FitResult", "Results", "build_datatree", "load_results", "plot_posteriors", "posterior_array"]
 
 #: Samplers whose draws are independent and exact: no convergence diagnostics.
 EXACT_SAMPLERS = ("exact", "grid")
@@ -421,59 +437,76 @@ class Results:
         var: str = "N_total",
         *,
         published_range: tuple[float, float] | None = None,
-        published_label: str = "published range",
+        published_label: str = "comparison range",
+        unit: str = "deaths",
         ax: Any = None,
         title: str | None = None,
         **sel: Any,
     ) -> Any:
-        """Histogram of the posterior of the total with the observed count marked.
+        """Histogram of the posterior of the total, ready to publish.
+
+        The bars inside the 95% equal-tailed interval are dark, those outside
+        light (one shape, no overlapping bands); the median and the observed
+        count are vertical lines; a comparison range is drawn as a bracket
+        above the histogram, never as a second shaded band.  Counts on the
+        axis have thousands separators; the legend sits outside the data.
 
         Parameters
         ----------
+        var : str, default "N_total"
+            Posterior variable; summed over any dims left after ``sel``.
         published_range : (low, high), optional
-            A range to shade for comparison, such as the fixed-multiplier
-            range ``(names / 0.65, names / 0.45)``.
+            A range to compare with, such as the fixed-multiplier range
+            ``(names / 0.65, names / 0.45)``.
+        published_label : str, default "comparison range"
+            Its legend label (e.g. ``"fixed-multiplier range"``).
+        unit : str, default "deaths"
+            What is counted, used in the axis label (``"total deaths"``).
         ax : matplotlib Axes, optional
+        title : str, optional
+        **sel
+            Coordinates to select, e.g. ``stratum="north"``.
 
         Returns
         -------
         matplotlib.figure.Figure
         """
-        import matplotlib.pyplot as plt
-
         x = self.draws(var, **sel)
         x = x.reshape(x.shape[0], -1).sum(axis=1)  # total over any extra dims
-        if ax is None:
-            fig, ax = plt.subplots(figsize=(7, 4))
-        else:
-            fig = ax.figure
+        fig, ax, own = _figure(ax)
         lo, med, hi = np.quantile(x, [0.025, 0.5, 0.975])
-        bins = min(80, max(10, int(np.unique(x).size)))
-        ax.hist(x, bins=bins, color="#4c72b0", alpha=0.75, density=True, label="posterior")
-        ax.axvspan(lo, hi, color="#4c72b0", alpha=0.12,
-                   label=f"95% interval [{lo:,.0f}, {hi:,.0f}]")
-        ax.axvline(med, color="#1f3b73", lw=2, label=f"median {med:,.0f}")
+        tail = self.tail_mass(var, sel.get("stratum")) if var in _N_VARS else 0.0
+        if not tail < MATERIAL_TAIL:  # mass beyond the draws: read the quantiles honestly
+            st = _tail_stats(x, tail)
+            lo, med, hi = st["q025"], st["median"], st["q975"]
+        obs: float | None = None
         if var in ("N_total", "N") and not sel:
             obs = self.observed
-            ax.axvline(obs, color="black", ls="--", lw=1.5, label=f"observed {obs:,}")
         elif var == "N" and "stratum" in sel and "constant_data" in self.tree.children:
             obs = int(self.tree["constant_data"]["observed"].sel(stratum=sel["stratum"]).sum())
-            ax.axvline(obs, color="black", ls="--", lw=1.5, label=f"observed {obs:,}")
+        marks = [v for v in (obs, *(published_range or ())) if v is not None]
+        edges, heights, beyond = _histogram(x, marks)
+        inside = (edges[1:] > lo) & (edges[:-1] < hi)
+        ax.bar(edges[:-1], heights, width=np.diff(edges), align="edge", linewidth=0,
+               color=np.where(inside, _DARK, _LIGHT))
+        handles: list[Any] = [_patch(_DARK, f"95% interval: {lo:,.0f} to {_count(hi)}")]
+        if np.isfinite(med):
+            handles.append(ax.vlines(med, 0.0, 1.02, color=_MEDIAN, lw=2,
+                                     label=f"median {med:,.0f}"))
+        if obs is not None:
+            handles.append(ax.axvline(obs, color="black", ls="--", lw=1.5,
+                                      label=f"observed {obs:,.0f}"))
         if published_range is not None:
             a, b = published_range
-            ax.axvline(a, color="#c44e52", lw=1.5)
-            ax.axvline(b, color="#c44e52", lw=1.5)
-            ax.axvspan(a, b, color="#c44e52", alpha=0.08,
-                       label=f"{published_label} [{a:,.0f}, {b:,.0f}]")
-        ax.set_xlabel("total deaths" if var == "N_total" else var)
-        ax.set_ylabel("posterior density")
-        ax.set_title(title or f"{self.model}: posterior of {var}")
-        ax.legend(fontsize=8, frameon=False)
-        from matplotlib.ticker import FuncFormatter
-
-        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
-        ax.set_yticks([])  # densities of counts are not meaningful numbers to read
-        fig.tight_layout()
+            handles.append(_bracket(ax, a, b, 1.1, _RANGE,
+                                    f"{published_label}: {a:,.0f} to {b:,.0f}"))
+        ax.set_ylim(0, 1.22)
+        _count_axis(ax, _var_label(var, unit, sel) + _beyond_note(beyond))
+        if not tail < MATERIAL_TAIL:
+            ax.set_xlabel(f"{_var_label(var, unit, sel)}: {tail:.1%} of the posterior lies "
+                          "beyond the grid (the total is unbounded)")
+        ax.set_title(title or f"Posterior of {_var_label(var, unit, sel)}")
+        _legend(fig, ax, handles, own)
         return fig
 
     # ------------------------------------------------------------ save/load

@@ -238,34 +238,68 @@ class LogLinearMLE:
 
     # ---------------------------------------------------------------- plot
     def plot(self, *, published_range: tuple[float, float] | None = None,
-             published_label: str = "published range", title: str | None = None,
-             ax: Any = None) -> Any:
-        """MLE and profile interval of N per stratum (and the total)."""
+             published_label: str = "comparison range", unit: str = "deaths",
+             title: str | None = None, ax: Any = None) -> Any:
+        """MLE and profile interval of N per stratum (and the total), ready to publish.
+
+        A comparison range is drawn as a bracket below the rows (never a shaded
+        band), counts have thousands separators, the legend sits outside the data.
+        """
         import matplotlib.pyplot as plt
 
+        from .results import _bracket, _thousands
+
         tab = self.summary()
-        if ax is None:
-            fig, ax = plt.subplots(figsize=(7, 0.5 * len(tab) + 1.5))
+        own = ax is None
+        if own:
+            fig, ax = plt.subplots(figsize=(7.5, 0.5 * len(tab) + 2.0), layout="constrained")
         else:
             fig = ax.figure
-        yy = np.arange(len(tab))[::-1]
+        yy = np.arange(len(tab))[::-1] + 1.0
         est = tab["N"].to_numpy(dtype=float)
         lo_v = tab["q025"].to_numpy(dtype=float)
         hi_v = tab["q975"].to_numpy(dtype=float)
+        obs = tab["observed"].to_numpy(dtype=float)
         fin = np.isfinite(est)
-        hi_v = np.where(np.isfinite(hi_v), hi_v, np.nan)
-        ax.errorbar(est[fin], yy[fin], xerr=[np.clip(est - lo_v, 0, None)[fin],
-                                             np.clip(hi_v - est, 0, None)[fin]],
-                    fmt="o", color="#4c72b0", capsize=3,
-                    label=f"MLE and {self.level:.0%} profile interval")
-        ax.scatter(tab["observed"], yy, marker="|", color="black", s=120, label="observed")
+        bounded = fin & np.isfinite(hi_v)
+        handles = [ax.errorbar(est[bounded], yy[bounded],
+                               xerr=[np.clip(est - lo_v, 0, None)[bounded],
+                                     np.clip(hi_v - est, 0, None)[bounded]],
+                               fmt="o", color="#3b6aa0", capsize=3,
+                               label=f"maximum likelihood and {self.level:.0%} profile interval"),
+                   ax.scatter(obs, yy, marker="|", color="black", s=120,
+                              label=f"observed {unit}")]
+        # an interval unbounded above runs off the right edge as an arrow; an estimate
+        # that does not exist is said in words, never drawn as a number
+        finite = np.concatenate([x[np.isfinite(x)] for x in (est, lo_v, hi_v, obs)])
+        right = float(finite.max()) * 1.08
+        open_hi = fin & np.isfinite(lo_v) & ~np.isfinite(hi_v)
+        for y, lo_i, e in zip(yy[open_hi], lo_v[open_hi], est[open_hi], strict=True):
+            ax.annotate("", xy=(right, y), xytext=(lo_i, y),
+                        arrowprops={"arrowstyle": "-|>", "color": "#3b6aa0", "lw": 1.5})
+            ax.plot(e, y, "o", color="#3b6aa0")
+        if open_hi.any():
+            handles.append(ax.plot([], [], color="#3b6aa0", marker=">", markersize=6,
+                                   label="interval unbounded above")[0])
+        for y, o in zip(yy[~fin], obs[~fin], strict=True):
+            ax.annotate("  not estimable", (o, y), va="center", fontsize=8, color="0.3")
+        ax.set_xlim(0.0, right * 1.02)
         if published_range is not None:
-            ax.axvspan(*published_range, color="#c44e52", alpha=0.1, label=published_label)
+            a, b = published_range
+            handles.append(_bracket(ax, a, b, 0.3, "#b2182b",
+                                    f"{published_label}: {a:,.0f} to {b:,.0f}"))
         ax.set_yticks(yy, list(tab.index))
-        ax.set_xlabel("total deaths N")
-        ax.set_title(title or f"log-linear MLE {self.extra.get('label', '')}")
-        ax.legend(fontsize=8, frameon=False)
-        fig.tight_layout()
+        ax.set_ylim(0.0 if published_range is not None else 0.5, len(tab) + 0.5)
+        _thousands(ax.xaxis)
+        ax.set_xlabel(f"total {unit}")
+        label = self.extra.get("label", "")
+        ax.set_title(title or f"Log-linear model {label}".strip())
+        if own:
+            fig.legend(handles=handles, loc="outside lower center", ncol=1, frameon=False,
+                       fontsize=9)
+        else:
+            ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0),
+                      frameon=False, fontsize=8)
         return fig
 
     def __repr__(self) -> str:

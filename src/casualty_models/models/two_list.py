@@ -55,7 +55,7 @@ import xarray as xr
 from scipy import special
 
 from ..containers import CaptureTable, pattern_label
-from ..errors import DataValidationError, IdentifiabilityWarning, warn
+from ..errors import DataValidationError, IdentifiabilityWarning, PriorError, warn
 from ..priors import BetaPrior, inverse_n_prior
 from ..results import Results, build_datatree, posterior_array
 from ..validation import check_choice
@@ -66,6 +66,10 @@ __all__ = ["TwoList", "classical_estimates", "grid_posterior"]
 _DENSE_MAX = 5_000_000  # integers evaluated exactly before the geometric tail
 _TAIL_POINTS = 20_000
 _TAIL_END = 1e13
+#: Most people observed in a stratum: the grid must reach far beyond it (1,000 times).
+_MAX_OBSERVED = int(_TAIL_END / 1000)
+#: Posterior mass beyond the grid's end above which N is refused as unbounded.
+_TAIL_WARN = 1e-3
 
 
 def _cells(table: CaptureTable) -> np.ndarray:
@@ -121,6 +125,13 @@ def grid_posterior(
         (width one over the dense part, wider in the geometric tail).
     prob : float array
         Posterior probability of each cell (sums to one).
+
+    Raises
+    ------
+    PriorError
+        If more than 0.1% of the posterior mass lies beyond the grid's end
+        (lists that barely overlap with weak capture priors): the total is
+        then unbounded for practical purposes and no finite summary is given.
     """
     r = n11 + n10 + n01
     n_a, n_b = n11 + n10, n11 + n01
@@ -139,7 +150,25 @@ def grid_posterior(
         + special.betaln(prior_b.alpha + n_b, prior_b.beta + x - n_b)
     )
     logw = logp + np.log(upper - lower)
-    w = np.exp(logw - logw.max())
+    top = logw.max()
+    w = np.exp(logw - top)
+    # Mass beyond the grid: for large N the density decays like N^-(1 + s), with
+    # s = a_A + a_B + n11 (Stirling on each factor), so the tail beyond T is p(T) T / s.
+    s = prior_a.alpha + prior_b.alpha + n11
+    end = float(upper[-1])
+    log_end = (-np.log(end) + special.gammaln(end + 1) - special.gammaln(end - r + 1)
+               + special.betaln(prior_a.alpha + n_a, prior_a.beta + end - n_a)
+               + special.betaln(prior_b.alpha + n_b, prior_b.beta + end - n_b))
+    beyond = float(np.exp(log_end - top) * end / s / w.sum())
+    if not beyond < _TAIL_WARN:
+        raise PriorError(
+            f"with {n11} people on both lists and capture priors Beta({prior_a.alpha:g}, "
+            f"{prior_a.beta:g}) and Beta({prior_b.alpha:g}, {prior_b.beta:g}), the posterior of "
+            f"N decays only like N^-{1 + s:.3g}: {beyond:.1%} of its mass lies beyond "
+            f"{_TAIL_END:.0e}, so no finite summary of N is honest (the total is unbounded "
+            "for practical purposes). Fix: report N as not identified by these lists, or use "
+            "capture priors with more weight (Beta(1, 1) or an informed interval)."
+        )
     prob = w / w.sum()
     return lower.astype(np.int64), upper.astype(np.int64), prob
 
@@ -221,6 +250,13 @@ class TwoList:
             table = CaptureTable.from_mapping(table)
         cells = _cells(table)
         for s, (m, n10, n01) in zip(table.strata, cells, strict=True):
+            if m + n10 + n01 > _MAX_OBSERVED:
+                raise DataValidationError(
+                    f"stratum {s!r} has {m + n10 + n01:,} people observed: expected at most "
+                    f"{_MAX_OBSERVED:,} (the exact grid of N ends at {_TAIL_END:.0e}, and the "
+                    "draws must fit in int64). Fix: check the counts' units; no list of "
+                    "deaths is this long."
+                )
             if m == 0:
                 warn(
                     f"the two lists never overlap in stratum {s!r} (A only {n10}, B only "

@@ -30,10 +30,24 @@ Pooling of coverage across strata:
   total is as uncertain as its coverage.
 - ``"independent"``: :math:`p_s \overset{iid}{\sim} \mathrm{Beta}(a, b)`:
   errors average out across strata (narrowest total).
-- ``"partial"`` (default when stratified): :math:`\mathrm{logit}\,p_s = \mu +
-  \sigma z_s`, :math:`z_s \sim N(0,1)`, :math:`\mu \sim N(m, v)` with
-  :math:`(m, v)` matching the coverage prior's central 90% interval on the
-  logit scale, :math:`\sigma \sim \mathrm{HalfNormal}(\tau)`.
+- ``"partial"`` (default when stratified): a shared part and a stratum part
+  whose variances add up to the expert's,
+
+  .. math::
+
+      \mathrm{logit}\,p_s = m + v\left(\sqrt{1-\rho}\, w + \sqrt{\rho}\, z_s\right),
+      \qquad w, z_s \overset{iid}{\sim} N(0, 1), \qquad \rho \sim \mathrm{Beta}(a_\rho, b_\rho),
+
+  with :math:`(m, v)` the normal on the logit scale with the coverage prior's
+  central 90% interval.  Whatever :math:`\rho` is, :math:`\mathrm{logit}\,p_s
+  \sim N(m, v^2)`: **each stratum's coverage keeps the expert's range** (45-65%
+  stays 45-65%, as a logit-normal rather than a Beta).  :math:`\rho`, the share
+  of the coverage uncertainty that is specific to a stratum, moves only the
+  correlation between strata (:math:`1-\rho`): :math:`\rho = 0` is ``"shared"``,
+  :math:`\rho = 1` independent strata.  The between-strata sd of logit coverage
+  is :math:`v\sqrt{\rho}`.  (An earlier version put independent priors on the mean
+  and on the between-strata sd, which silently widened each stratum's prior
+  interval from 45-65% to about 40-69%.)
 
 A coverage audit (of :math:`k_s` deaths known independently, :math:`f_s`
 were on the list) adds :math:`f_s \sim \mathrm{Binomial}(k_s, p_s)`, which
@@ -56,19 +70,21 @@ from typing import Any, Literal
 
 import numpy as np
 import xarray as xr
+from scipy import special, stats
 
 from ..containers import ConfirmedCounts
 from ..errors import DataValidationError, IdentifiabilityWarning, PriorError, warn
-from ..priors import BetaPrior, HalfNormalPrior, inverse_n_prior
+from ..priors import BetaPrior, inverse_n_prior, prior_record
 from ..results import Results, build_datatree, posterior_array
-from ..validation import check_choice
-from ._base import check_sampling_args, negbin_unobserved, run_nuts
+from ..validation import check_choice, check_number
+from ._base import check_draw_bound, check_sampling_args, negbin_unobserved, run_nuts
 
 __all__ = ["UnderReporting", "fixed_multiplier_range"]
 
 Pooling = Literal["shared", "independent", "partial"]
 _POOLINGS = ("shared", "independent", "partial")
 _SAMPLERS = ("auto", "exact", "nuts")
+_Z95 = float(stats.norm.ppf(0.95))
 
 
 def fixed_multiplier_range(confirmed: int, low: float, high: float) -> tuple[float, float]:
@@ -93,9 +109,11 @@ class UnderReporting:
         Probability of the ``(low, high)`` interval when ``coverage`` is a pair.
     pooling : {"partial", "shared", "independent"}, default "partial"
         How coverage varies across strata (ignored with one stratum).
-    between_strata_sd : float, default 0.3
-        Scale :math:`\tau` of the half-normal prior on the between-strata sd
-        of logit coverage (``pooling="partial"``).
+    between_strata_share : BetaPrior or float, default Beta(1, 1)
+        Prior on :math:`\rho`, the share of each stratum's coverage
+        uncertainty (variance of logit coverage) that is specific to the
+        stratum (``pooling="partial"``); a number in ``[0, 1]`` fixes it.
+        Each stratum's coverage prior is the expert's range whatever this is.
     sampler : {"auto", "exact", "nuts"}, default "auto"
         ``"auto"`` samples exactly when the posterior of coverage equals its
         prior (no audit data), otherwise NUTS.
@@ -110,13 +128,15 @@ class UnderReporting:
     coverage: BetaPrior | tuple[float, float] = (0.45, 0.65)
     mass: float = 0.9
     pooling: Pooling = "partial"
-    between_strata_sd: float = 0.3
+    between_strata_share: BetaPrior | float = BetaPrior(1.0, 1.0, source="uniform")
     sampler: Literal["auto", "exact", "nuts"] = "auto"
 
     def __post_init__(self) -> None:
         check_choice("pooling", self.pooling, _POOLINGS)
         check_choice("sampler", self.sampler, _SAMPLERS)
-        HalfNormalPrior(self.between_strata_sd)  # validates > 0
+        if not isinstance(self.between_strata_share, BetaPrior):
+            check_number("between_strata_share", self.between_strata_share, low=0.0, high=1.0,
+                         error=PriorError)
         _ = self.coverage_prior  # validate early, not at fit time
 
     @property
@@ -137,20 +157,29 @@ class UnderReporting:
         beta = self.coverage_prior
         out: dict[str, Any] = {"N": inverse_n_prior()}
         if n_strata == 1 or self.pooling in ("shared", "independent"):
-            out["coverage"] = {**beta.to_dict(), "text": str(beta),
-                               "pooling": self.pooling if n_strata > 1 else "single"}
+            out["coverage"] = prior_record(beta, pooling=self.pooling if n_strata > 1
+                                           else "single")
         else:
             m, v = beta.logit_normal_approx()
-            out["coverage_logit_mean"] = {"distribution": "Normal", "mu": m, "sigma": v,
-                                          "text": f"Normal({m:.4g}, {v:.4g}) matching {beta}"}
-            out["between_strata_sd"] = {**HalfNormalPrior(self.between_strata_sd).to_dict(),
-                                        "text": str(HalfNormalPrior(self.between_strata_sd))}
+            lo, hi = (float(x) for x in special.expit([m - _Z95 * v, m + _Z95 * v]))
+            out["coverage"] = prior_record(
+                text=f"each stratum: logit-normal({m:.4g}, {v:.4g}), central 90% "
+                     f"[{lo:.3f}, {hi:.3f}], matching {beta}",
+                distribution="LogitNormal", mu=m, sigma=v, pooling="partial")
+            share = self.between_strata_share
+            out["between_strata_share"] = (
+                prior_record(share) if isinstance(share, BetaPrior)
+                else prior_record(text=f"fixed at {float(share):g}", distribution="fixed",
+                                  value=float(share)))
         return out
 
     def config(self) -> dict[str, Any]:
         """JSON-ready configuration (recorded with results)."""
         return {"coverage": self.coverage_prior.to_dict(), "mass": self.mass,
-                "pooling": self.pooling, "between_strata_sd": self.between_strata_sd,
+                "pooling": self.pooling, "between_strata_share": (
+                    self.between_strata_share.to_dict()
+                    if isinstance(self.between_strata_share, BetaPrior)
+                    else float(self.between_strata_share)),
                 "sampler": self.sampler}
 
     # ------------------------------------------------------------------ fit
@@ -177,6 +206,8 @@ class UnderReporting:
         """
         check_sampling_args(draws, chains, tune)
         counts = data if isinstance(data, ConfirmedCounts) else ConfirmedCounts(data)
+        # before any sampling: counts that alone leave no room for the unobserved deaths
+        check_draw_bound(counts.counts[None, None], np.ones((1, 1) + counts.counts.shape))
         has_audit = counts.audit_found is not None
         sampler = self.sampler
         if sampler == "auto":
@@ -224,13 +255,17 @@ class UnderReporting:
         if self.pooling == "independent":
             return {"coverage": beta.rvs(shape + (n_s,), rng)}
         m, v = beta.logit_normal_approx()
-        mu = rng.normal(m, v, size=shape)
-        sigma = np.abs(rng.normal(0.0, self.between_strata_sd, size=shape))
+        share = self.between_strata_share
+        rho = (share.rvs(shape, rng) if isinstance(share, BetaPrior)
+               else np.full(shape, float(share)))
+        shared = m + v * np.sqrt(1.0 - rho) * rng.normal(size=shape)
+        sigma = v * np.sqrt(rho)
         z = rng.normal(size=shape + (n_s,))
         return {
-            "coverage": 1.0 / (1.0 + np.exp(-(mu[..., None] + sigma[..., None] * z))),
-            "coverage_mean": 1.0 / (1.0 + np.exp(-mu)),
+            "coverage": special.expit(shared[..., None] + sigma[..., None] * z),
+            "coverage_mean": special.expit(shared),
             "between_strata_sd": sigma,
+            "between_strata_share": rho,
         }
 
     def _nuts(self, counts: ConfirmedCounts, *, draws: int, chains: int, tune: int,
@@ -247,12 +282,17 @@ class UnderReporting:
                 coverage = pm.Beta("coverage", alpha=beta.alpha, beta=beta.beta, dims="stratum")
             else:
                 m, v = beta.logit_normal_approx()
-                mu = pm.Normal("coverage_logit_mean", mu=m, sigma=v)
-                sigma = pm.HalfNormal("between_strata_sd", sigma=self.between_strata_sd)
+                share = self.between_strata_share
+                rho = (pm.Beta("between_strata_share", alpha=share.alpha, beta=share.beta)
+                       if isinstance(share, BetaPrior) else float(share))
+                w = pm.Normal("coverage_shared_z", 0.0, 1.0)
                 z = pm.Normal("z", 0.0, 1.0, dims="stratum")  # non-centred: no funnel
-                coverage = pm.Deterministic("coverage", pm.math.invlogit(mu + sigma * z),
+                shared = m + v * pm.math.sqrt(1.0 - rho) * w
+                sigma = v * pm.math.sqrt(rho)
+                coverage = pm.Deterministic("coverage", pm.math.invlogit(shared + sigma * z),
                                             dims="stratum")
-                pm.Deterministic("coverage_mean", pm.math.invlogit(mu))
+                pm.Deterministic("coverage_mean", pm.math.invlogit(shared))
+                pm.Deterministic("between_strata_sd", sigma)
             if counts.audit_found is not None:
                 pm.Binomial("audit", n=counts.audit_checked, p=coverage,
                             observed=counts.audit_found, dims="stratum")
