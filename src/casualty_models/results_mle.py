@@ -247,7 +247,7 @@ class LogLinearMLE:
         """
         import matplotlib.pyplot as plt
 
-        from .results import _bracket, _thousands
+        from ._plotting import _bracket, _thousands
 
         tab = self.summary()
         own = ax is None
