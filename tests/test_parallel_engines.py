@@ -77,7 +77,7 @@ def pool():
 def _grid(executor):
     sb = load_capture_table("spina_bifida_ethnicity", stratum="ethnicity")
     return sensitivity(DecomposableBMA(), sb, {"delta": [0.125, 0.5, 2.0],
-                                               "stratum": ["white", "black", "other"]},
+                                               "stratum": ["caucasian", "afro-american", "other"]},
                        executor=executor, random_seed=11, fit_kwargs={"draws": 500})
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 
@@ -64,12 +65,12 @@ def test_grid_has_one_dim_per_setting_and_every_run_is_reproducible(russia, russ
             draws = ref.draws()
             assert float(run["median"]) == np.median(draws)
             assert float(run["q975"]) == np.quantile(draws, 0.975)
-    # lower coverage, more deaths; shared coverage errors give the widest total
+    # lower coverage, more deaths; independent coverage errors average out (narrowest total)
     med = ds["median"].sel(pooling="partial").values
     assert med[0] > med[1] > med[2]
     width = (ds["q975"] - ds["q025"]).sel(coverage="[0.45, 0.65]")
-    assert width.sel(pooling="shared") > width.sel(pooling="partial") > width.sel(
-        pooling="independent")
+    assert width.sel(pooling="shared") > 1.5 * width.sel(pooling="independent")
+    assert width.sel(pooling="partial") > 1.5 * width.sel(pooling="independent")
 
 
 def test_seeds_depend_on_settings_not_on_position_or_executor(russia):
@@ -94,12 +95,15 @@ def test_seed_as_a_setting_reproduces_plain_fits_and_explicit_run_lists():
 
     ct = CaptureTable.from_mapping(table)
     res = sensitivity(TwoList(), ct, [{"seed": 1, "draws": 300}, {"seed": 2, "draws": 600}],
-                      executor="serial")
+                      executor="serial", keep_draws=True)
     ds = res.dataset
-    assert ds.sizes == {"run": 2}
+    assert ds.sizes == {"run": 2, "sample": 2400}
     assert list(ds["seed"].values) == [1, 2]
     ref = TwoList().fit(ct, draws=600, random_seed=2)
     assert float(ds["median"].isel(run=1)) == float(np.median(ref.draws()))
+    # draws on request: every run's draws of the total (shorter runs padded with NaN)
+    np.testing.assert_array_equal(ds["posterior_draws"].isel(run=1), ref.draws())
+    assert np.isnan(ds["posterior_draws"].isel(run=0)[1200:]).all()
     frame = res.to_frame()
     assert list(frame.columns[:2]) == ["seed", "draws"]
 
@@ -127,8 +131,7 @@ def test_all_models_and_model_range_under_the_same_api():
     gaza = load_capture_table("gaza")
     table = all_models(gaza, quiet=True)
     grid = {"interactions": [list(m) for m in table["interactions"]]}
-    with pytest.warns(Warning):
-        res = sensitivity(LogLinear(), gaza, grid, method="fit_mle", executor="serial")
+    res = sensitivity(LogLinear(), gaza, grid, method="fit_mle", executor="serial")
     frame = res.to_frame()
     assert len(frame) == len(table) == 8
     np.testing.assert_allclose(frame["median"], table["N"], rtol=1e-6)
@@ -188,12 +191,14 @@ def test_module_is_callable_as_the_function(russia):
 
 def test_stratum_setting_fits_one_stratum():
     sb = load_capture_table("spina_bifida_ethnicity", stratum="ethnicity")
-    grid = {"stratum": ["white", "black"], "delta": [0.125, 0.5]}
+    grid = {"stratum": ["caucasian", "afro-american"], "delta": [0.125, 0.5]}
     res = sensitivity(DecomposableBMA(), sb, grid, executor="serial",
                       fit_kwargs={"draws": 300})
-    run = res.dataset.sel(stratum="black", delta=0.5)
-    ref = DecomposableBMA(delta=0.5).fit(sb.select("black"), draws=300,
-                                         random_seed=int(run["seed"]))
+    run = res.dataset.sel(stratum="afro-american", delta=0.5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the run recorded its warnings; not tested here
+        ref = DecomposableBMA(delta=0.5).fit(sb.select("afro-american"), draws=300,
+                                             random_seed=int(run["seed"]))
     assert float(run["median"]) == float(np.median(ref.draws()))
     with pytest.raises(DataValidationError, match="unknown stratum 'nowhere'"):
         sb.select("nowhere")

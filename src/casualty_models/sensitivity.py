@@ -187,6 +187,7 @@ def _expand(grid: Any, valid: set[str]) -> tuple[list[str], list[list[Any]] | No
                     f"grid[{k!r}] = {v!r}: expected a non-empty list of values to try."
                 )
             values.append([_as_setting_value(x) for x in vals])
+            _coord(values[-1])  # distinct values, checked before any fit runs
         runs = [dict(zip(names, combo, strict=True)) for combo in itertools.product(*values)]
     elif isinstance(grid, Sequence) and not isinstance(grid, str) and grid and all(
             isinstance(r, Mapping) for r in grid):
@@ -259,7 +260,8 @@ def sensitivity(
     var : str, default "N_total"
         Posterior variable summarised (summed over any extra dims).
     keep_draws : bool, default False
-        Also send back every run's draws of ``var`` (variable ``draws``).
+        Also send back every run's draws of ``var`` (variable ``posterior_draws``,
+        dims: the settings' and ``sample``).
     retries : int, default 1
         Resubmissions of a run whose worker died.
 
@@ -360,7 +362,7 @@ def _build_dataset(names: list[str], values: list[list[Any]] | None,
     extra = sorted({k for o in outcomes if o.value for k, v in o.value.items()
                     if isinstance(v, float) and k not in STATS})
     num: dict[str, np.ndarray] = {k: np.full(shape, np.nan) for k in (*STATS, *extra)}
-    num["seed"] = np.full(shape, -1, dtype=np.int64)
+    num["seed"] = np.full(shape, -1, dtype=np.int64)  # dropped below if a setting is 'seed'
     num["wall_time"] = np.full(shape, np.nan)
     num["attempts"] = np.zeros(shape, dtype=np.int64)
     text = {k: np.full(shape, "", dtype=object) for k in ("status", "message", "warnings",
@@ -386,10 +388,10 @@ def _build_dataset(names: list[str], values: list[list[Any]] | None,
         if keep and v.get("draws") is not None:
             d = v["draws"]
             dr[(*ix, slice(0, len(d)))] = d
-    data_vars: dict[str, Any] = {k: (dims, a) for k, a in num.items()}
+    data_vars: dict[str, Any] = {k: (dims, a) for k, a in num.items() if k not in coords}
     data_vars.update({k: (dims, a.astype(str)) for k, a in text.items()})
     if keep:
-        data_vars["draws"] = ((*dims, "sample"), dr)
+        data_vars["posterior_draws"] = ((*dims, "sample"), dr)
     ds = xr.Dataset(data_vars, coords=coords)
     ds.attrs = {k: (v if isinstance(v, int | float | str) else json.dumps(v))
                 for k, v in attrs.items()}
@@ -409,7 +411,7 @@ class SensitivityResult:
         ``q95``, ``q975`` of the total, ``seed``, ``status`` (``ok``, a model
         status such as ``unbounded``, ``error`` or ``lost``), ``message``,
         ``warnings``, ``wall_time``, ``worker``, ``attempts`` (and ``AIC``,
-        ``BIC`` for maximum likelihood, ``draws`` on request); attrs hold the
+        ``BIC`` for maximum likelihood, ``posterior_draws`` on request); attrs hold the
         provenance (model, base configuration, data fingerprint, base seed,
         grid, default run, executor, versions).
     """
@@ -443,14 +445,16 @@ class SensitivityResult:
 
     def to_frame(self) -> pd.DataFrame:
         """Tidy table: one row per run, a column per setting, then the summary."""
-        ds = self.dataset.drop_vars([v for v in ("draws",) if v in self.dataset])
+        ds = self.dataset.drop_vars([v for v in ("posterior_draws",)
+                                     if v in self.dataset.data_vars])
         df = ds.to_dataframe().reset_index()
         if "run" in df.columns:
             df = df.drop(columns="run")
         cols = self.settings + [c for c in (*STATS, "AIC", "BIC", "observed", "r_hat",
                                             "ess_bulk", "status", "seed", "wall_time",
                                             "attempts", "sampler", "message", "warnings",
-                                            "worker") if c in df.columns]
+                                            "worker") if c in df.columns and c not in
+                                self.settings]
         return df[cols]
 
     @property
