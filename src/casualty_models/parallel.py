@@ -216,9 +216,14 @@ def local_executor(workers: int | None = None) -> ProcessPoolExecutor:
     n = (os.cpu_count() or 1) if workers is None else workers
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise DataValidationError(f"workers={workers!r} is not allowed: expected an integer >= 1.")
-    method = "forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn"
-    return ProcessPoolExecutor(max_workers=n, mp_context=mp.get_context(method),
-                               initializer=_worker_init)
+    if "forkserver" in mp.get_all_start_methods():
+        ctx = mp.get_context("forkserver")
+        # the server imports the library once (no threads running yet); each worker is a
+        # fork of it, so a new worker starts in milliseconds instead of re-importing
+        ctx.set_forkserver_preload(["casualty_models.sensitivity"])
+    else:  # pragma: no cover - Windows, macOS without forkserver
+        ctx = mp.get_context("spawn")
+    return ProcessPoolExecutor(max_workers=n, mp_context=ctx, initializer=_worker_init)
 
 
 def _is_address(text: str) -> bool:
