@@ -80,8 +80,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from .models.nowcast import Nowcast
     from .models.two_list import TwoList
     from .models.underreporting import UnderReporting
-    from .priors import BetaPrior, HalfNormalPrior, NormalPrior
     from .parallel import coverage_study
+    from .priors import BetaPrior, HalfNormalPrior, NormalPrior
     from .results import Results, load_results
     from .sensitivity import SensitivityResult, load_sensitivity, sensitivity
     from .triangle import ReportingTriangle

@@ -216,6 +216,7 @@ def local_executor(workers: int | None = None) -> ProcessPoolExecutor:
     n = (os.cpu_count() or 1) if workers is None else workers
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise DataValidationError(f"workers={workers!r} is not allowed: expected an integer >= 1.")
+    ctx: Any
     if "forkserver" in mp.get_all_start_methods():
         ctx = mp.get_context("forkserver")
         # the server imports the library once (no threads running yet); each worker is a
@@ -288,16 +289,16 @@ def open_executor(executor: Any = None, *, timeout: float = 10.0) -> _Handle:
                 f"cannot reach the dask scheduler at {executor!r} within {timeout:g} s ({exc}). "
                 "Fix: start one (dask scheduler; dask worker ADDRESS) or check the address."
             ) from None
-        n = len(client.scheduler_info().get("workers", {})) or None
         return _Handle(client.get_executor(pure=False), f"dask scheduler {executor}",
-                       owned=True, client=client, workers=n)
+                       owned=True, client=client,
+                       workers=len(client.scheduler_info().get("workers", {})) or None)
     if hasattr(executor, "get_executor") and hasattr(executor, "scheduler_info"):
-        n = len(executor.scheduler_info().get("workers", {})) or None
-        return _Handle(executor.get_executor(pure=False), f"dask client {executor.scheduler.address}",
-                       workers=n)
+        return _Handle(executor.get_executor(pure=False),
+                       f"dask client {executor.scheduler.address}",
+                       workers=len(executor.scheduler_info().get("workers", {})) or None)
     if isinstance(executor, Executor):
-        n = getattr(executor, "_max_workers", None)
-        return _Handle(executor, type(executor).__name__, workers=n)
+        return _Handle(executor, type(executor).__name__,
+                       workers=getattr(executor, "_max_workers", None))
     raise DataValidationError(
         f"executor={executor!r} is not allowed: expected None (local processes, one per "
         "core), 'serial', a number of worker processes, a dask scheduler address "

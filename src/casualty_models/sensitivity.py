@@ -172,6 +172,7 @@ def _settable(model: Any, method: str) -> tuple[set[str], tuple[str, ...]]:
 def _expand(grid: Any, valid: set[str]) -> tuple[list[str], list[list[Any]] | None,
                                                  list[dict[str, Any]]]:
     """Names, value lists (None for an explicit list) and the runs' settings."""
+    values: list[list[Any]] | None
     if isinstance(grid, Mapping):
         if not grid:
             raise DataValidationError(
@@ -179,7 +180,7 @@ def _expand(grid: Any, valid: set[str]) -> tuple[list[str], list[list[Any]] | No
                 "{'delta': [1/16, 1/4, 1]}."
             )
         names = [str(k) for k in grid]
-        values: list[list[Any]] = []
+        values = []
         for k, v in grid.items():
             vals = list(v) if isinstance(v, list | tuple | np.ndarray | range) else None
             if not vals:
@@ -348,7 +349,8 @@ def _build_dataset(names: list[str], values: list[list[Any]] | None,
         dims = names
         coords: dict[str, Any] = {n: _coord(v) for n, v in zip(names, values, strict=True)}
         shape = tuple(len(v) for v in values)
-        index = [np.unravel_index(o.index, shape) for o in outcomes]
+        index: list[tuple[Any, ...]] = [
+            tuple(int(i) for i in np.unravel_index(o.index, shape)) for o in outcomes]
     else:
         dims = ["run"]
         shape = (len(outcomes),)
@@ -539,10 +541,11 @@ class SensitivityResult:
                 rows.append((n, float(sub["median"].min()), float(sub["median"].max())))
             rows.sort(key=lambda r: r[2] - r[1])
             fig, ax = plt.subplots(figsize=(7, 0.6 * len(rows) + 1.5))
-            for i, (n, lo, hi) in enumerate(rows):
+            for i, (_, lo, hi) in enumerate(rows):
                 ax.barh(i, hi - lo, left=lo, color="tab:blue", alpha=0.7)
                 ax.text(hi, i, f"  {lo:,.0f} to {hi:,.0f}", va="center", fontsize=8)
             ax.axvline(b, color="black", lw=1, label=f"default run: {b:,.0f}")
+            ax.margins(x=0.3)
             ax.set_yticks(range(len(rows)), [r[0] for r in rows])
             ax.set_xlabel(f"posterior median of {self.dataset.attrs.get('var', 'N_total')}")
             ax.legend(frameon=False, fontsize=8)
@@ -574,8 +577,10 @@ class SensitivityResult:
                 ax.set_xlabel(n)
             axes[0][0].set_ylabel("median and 95% interval of "
                                   f"{self.dataset.attrs.get('var', 'N_total')}")
-            if not base.empty:
-                axes[0][0].legend(frameon=False, fontsize=8)
+            axes[0][0].plot([], [], "o-", color="black", ms=4, label="other settings at default")
+            if len(names) > 1:
+                axes[0][0].plot([], [], "o-", color="0.65", ms=4, label="other settings varied")
+            axes[0][0].legend(frameon=False, fontsize=7)
         fig.suptitle(title or f"{self.dataset.attrs['model']}: sensitivity of the total "
                      f"({len(self)} runs)", fontsize=10)
         fig.tight_layout()
