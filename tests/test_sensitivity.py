@@ -11,7 +11,7 @@ import subprocess
 import sys
 import warnings
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pytest
@@ -270,3 +270,40 @@ def test_default_run_is_marked_even_when_absent(russia):
     res2 = sensitivity(replace(UnderReporting(), mass=0.8), russia, {"mass": [0.8, 0.95]},
                        executor="serial", fit_kwargs={"draws": 100, "chains": 1})
     assert res2.default == {"mass": 0.8}
+
+
+@dataclass(frozen=True)
+class _Sources:
+    """Minimal data with sources that can be dropped (as the fused model's sources)."""
+
+    counts: tuple[tuple[str, int], ...]
+
+    def drop(self, source: str) -> _Sources:
+        if source not in dict(self.counts):
+            raise DataValidationError(f"unknown source {source!r}")
+        return _Sources(tuple((k, v) for k, v in self.counts if k != source))
+
+    def fingerprint(self) -> str:
+        return repr(self.counts)
+
+
+@dataclass(frozen=True)
+class _SumModel:
+    """Total = the sum of the sources' counts (a stand-in for a multi-source model)."""
+
+    coverage: tuple[float, float] = (0.45, 0.65)
+
+    def fit(self, data: _Sources, *, draws: int = 100, random_seed: int | None = None):
+        return UnderReporting(coverage=self.coverage).fit(
+            sum(v for _, v in data.counts), draws=draws, chains=1, random_seed=random_seed)
+
+
+def test_drop_setting_is_a_leave_one_source_out_table():
+    data = _Sources((("named_list", 20_000), ("registry", 5_000), ("survey", 1_000)))
+    res = sensitivity(_SumModel(), data, {"drop": ["none", "named_list", "registry", "survey"]},
+                      executor="serial")
+    obs = res.dataset["observed"].to_pandas()
+    assert list(obs) == [26_000, 6_000, 21_000, 25_000]
+    assert json.loads(res.dataset.attrs["default"]) == {}
+    with pytest.raises(DataValidationError, match="setting 'drop' needs data with a drop"):
+        sensitivity(_SumModel(), 3, {"drop": ["x"]})

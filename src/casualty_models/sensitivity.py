@@ -13,7 +13,12 @@ A *setting* is any of
   ``dataclasses.replace(model, **options)``;
 - an option of its fit method (``draws``, ``chains``, ``burn_in``, ...);
 - ``seed``: the fit's ``random_seed`` itself (replicate runs);
-- ``stratum``: fit one stratum of a :class:`~casualty_models.CaptureTable`.
+- ``stratum``: fit one stratum of a :class:`~casualty_models.CaptureTable`
+  (``data.select(stratum)``);
+- ``drop``: fit the data without one source (``data.drop(source)``; ``"none"``
+  keeps them all), for data that can drop a source, such as the fused model's
+  sources: ``{"drop": ["none", *sources.active_sources]}`` is a
+  leave-one-source-out table.
 
 Seeds: unless ``seed`` is a setting, run :math:`r` uses
 :math:`\mathrm{seed}_r = \mathrm{SeedSequence}(\text{base seed},
@@ -57,7 +62,9 @@ __all__ = ["SensitivityResult", "load_sensitivity", "sensitivity", "summarize"]
 STATS = ("median", "mean", "sd", "q025", "q05", "q95", "q975")
 _QUANTILES = {"q025": 0.025, "q05": 0.05, "q95": 0.95, "q975": 0.975}
 #: Settings that are not options of the model or of its fit.
-_SPECIAL = ("seed", "stratum")
+_SPECIAL = ("seed", "stratum", "drop")
+#: Values of ``drop`` that keep every source.
+_KEEP_ALL = (None, "none", "")
 
 
 # ------------------------------------------------------------------ worker side
@@ -114,6 +121,8 @@ def _fit_one(model: Any, data: Any, method: str, fit_kwargs: dict[str, Any],
         kw["random_seed"] = seed
     if "stratum" in settings:
         data = data.select(settings["stratum"])
+    if settings.get("drop") not in _KEEP_ALL:
+        data = data.drop(settings["drop"])
     m = dataclasses.replace(model, **ctor) if ctor else model
     return summarize(getattr(m, method)(data, **kw), var, keep_draws)
 
@@ -244,7 +253,7 @@ def sensitivity(
         A mapping gives the Cartesian product of its lists (one dim per
         setting); a list of settings mappings gives exactly those runs (one
         ``run`` dim).  Settings: constructor options, fit options, ``seed``,
-        ``stratum`` (see module docstring).
+        ``stratum``, ``drop`` (see module docstring).
     executor : None, "serial", int, dask scheduler address, dask Client or Executor
         Where the runs go (default: local processes, one per core); see
         :func:`casualty_models.parallel.open_executor`.
@@ -279,11 +288,12 @@ def sensitivity(
     ctor, fit_params = _settable(model, method)
     valid = ctor | set(fit_params) | set(_SPECIAL)
     names, values, runs = _expand(grid, valid)
-    if "stratum" in names and not hasattr(data, "select"):
-        raise DataValidationError(
-            f"setting 'stratum' needs data with strata to select from (a CaptureTable), got "
-            f"{type(data).__name__}."
-        )
+    for name, needs in (("stratum", "select"), ("drop", "drop")):
+        if name in names and not hasattr(data, needs):
+            raise DataValidationError(
+                f"setting {name!r} needs data with a {needs}() method (strata to select, "
+                f"sources to drop), got {type(data).__name__}."
+            )
     fixed = dict(fit_kwargs or {})
     bad = [k for k in fixed if k not in fit_params or k == "random_seed"]
     if bad:
