@@ -43,6 +43,21 @@ from casualty_models.datasets import load, load_capture_table  # noqa: E402
 COLS = ["median", "q025", "q975", "status"]
 
 
+def show(frame: pd.DataFrame, cols: list[str]) -> str:
+    """The table with the summary rounded to whole deaths, settings as they are."""
+    f = frame[cols].copy()
+    for c in ("median", "q025", "q975", "AIC"):
+        if c in f:
+            f[c] = f[c].round(0)
+    return f.to_string(index=False)
+
+
+def report_failures(res: Any) -> None:
+    for row in res.failed.to_dict(orient="records"):
+        settings = {k: row[k] for k in res.settings}
+        print(f"   run {settings} failed: {row['message'].splitlines()[0]}")
+
+
 def russia(executor: Any, draws: int) -> Any:
     df = load("russia_named_list")
     df["unitType"] = df["unitType"].fillna("unknown")  # kept as their own stratum
@@ -61,6 +76,7 @@ def kosovo(executor: Any, draws: int, quick: bool) -> dict[str, Any]:
                                random_seed=1, fit_kwargs={"draws": draws})
     models = all_models(table, quiet=True)
     best = models[models["status"] == "ok"].head(8)
+    out["models"] = list(best["model"])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # boundary models warn; their status is in the table
         out["interactions"] = sensitivity(
@@ -99,26 +115,27 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     print("1. Russian named list: coverage interval x pooling across unit types")
     out["russia"] = russia(args.workers, draws)
     f = out["russia"].to_frame()
-    print(f[["coverage", "pooling", *COLS]].round(0).to_string(index=False))
+    print(show(f, ["coverage", "pooling", *COLS]))
     fig = out["russia"].plot(title="Russian military deaths behind 20,253 names")
     fig.savefig(os.path.join(args.out, "sensitivity_russia.png"), dpi=110)
     plt.close(fig)
 
     print("\n2. Kosovo: the prior count delta of model averaging")
     out.update({f"kosovo_{k}": v for k, v in kosovo(args.workers, draws, args.quick).items()})
-    print(out["kosovo_delta"].to_frame()[["delta", *COLS]].round(0).to_string(index=False))
+    print(show(out["kosovo_delta"].to_frame(), ["delta", *COLS]))
     print("   ...and the 8 best log-linear models (AIC), maximum likelihood")
     f = out["kosovo_interactions"].to_frame()
-    print(f[["interactions", "median", "q025", "q975", "AIC", "status"]].round(0)
-          .to_string(index=False))
+    f["model"] = out["kosovo_models"]  # maximal interactions, in grid order
+    print(show(f, ["model", "median", "q025", "q975", "AIC", "status"]))
     if "kosovo_classes" in out:
         print("   ...and the number of latent classes (LCMCR)")
-        print(out["kosovo_classes"].to_frame()[["classes", *COLS]].round(0).to_string(index=False))
+        print(show(out["kosovo_classes"].to_frame(), ["classes", *COLS]))
 
     print("\n3. Gaza by governorate: which interaction between the lists")
     out["gaza"] = gaza(args.workers)
     g = out["gaza"].dataset["median"].to_pandas()
     print(g.round(0).to_string())
+    report_failures(out["gaza"])
     fig = out["gaza"].plot(title="Gaza: log-linear interactions x governorate (MLE)")
     fig.savefig(os.path.join(args.out, "sensitivity_gaza.png"), dpi=110)
     plt.close(fig)

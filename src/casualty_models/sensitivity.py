@@ -582,8 +582,10 @@ class SensitivityResult:
                     if r[n] in pos:
                         ax.plot(pos[r[n]], r["median"], "*", color="tab:orange", ms=12,
                                 zorder=5)
-                ax.set_xticks(range(len(levels)), [_short(v) for v in levels],
-                              rotation=30 if len(levels) > 4 else 0, fontsize=8)
+                ticks = [_short(v) for v in levels]
+                long = len(levels) > 4 or max(len(t) for t in ticks) * len(levels) > 40
+                ax.set_xticks(range(len(levels)), ticks, rotation=30 if long else 0,
+                              ha="right" if long else "center", fontsize=8)
                 ax.set_xlabel(n)
             axes[0][0].set_ylabel("median and 95% interval of "
                                   f"{self.dataset.attrs.get('var', 'N_total')}")
