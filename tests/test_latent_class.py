@@ -52,7 +52,7 @@ def test_result_contract(kosovo_fit, kosovo):
     priors = kosovo_fit.priors
     assert priors["alpha"]["shape"] == 0.25 and priors["alpha"]["rate"] == 0.25
     assert priors["capture_prob"]["alpha"] == 1.0
-    assert priors["N"] == "p(N) proportional to 1/N"
+    assert priors["N"]["text"] == "p(N) proportional to 1/N"
     assert kosovo_fit.model_config["classes"] == 10
     assert kosovo_fit.random_seed == 3
     assert kosovo_fit.attrs["data_fingerprint"] == kosovo.fingerprint()

@@ -23,6 +23,8 @@ __all__ = ["CaptureTable", "ConfirmedCounts", "pattern_label"]
 
 DEFAULT_STRATUM = "all"
 DEFAULT_PERIOD = "all"
+#: Largest count (and total of counts) a container accepts: what an int64 holds.
+MAX_COUNT = int(np.iinfo(np.int64).max)
 
 
 # --------------------------------------------------------------------- helpers
@@ -36,17 +38,16 @@ def _as_count_array(values: Any, what: str, labels: Sequence[Any] | None = None)
     if arr.dtype == bool or not (
         np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)
     ):
-        try:
-            arr = arr.astype(float)
-        except (TypeError, ValueError):
-            bad = next(
-                (v for v in np.ravel(values) if not isinstance(v, int | float | np.number)),
-                None,
-            )
+        flat_in = np.ravel(np.asarray(values, dtype=object))
+        bad = [i for i, v in enumerate(flat_in) if not _is_number(v)]
+        if bad:
+            i = bad[0]
+            at = f" (at {labels[i]})" if labels is not None else ""
             raise DataValidationError(
-                f"{what} contains {bad!r}: expected non-negative integer counts. "
-                "Fix: convert the column to numbers."
-            ) from None
+                f"{what} contains {_py(flat_in[i])!r}{at}: expected non-negative integer "
+                "counts. Fix: convert the column to numbers."
+            )
+        arr = arr.astype(float)
     flat = arr.ravel()
     where = (lambda i: f" (at {labels[i]})") if labels is not None else (lambda i: "")
     if np.issubdtype(arr.dtype, np.floating):
@@ -71,7 +72,34 @@ def _as_count_array(values: Any, what: str, labels: Sequence[Any] | None = None)
             f"{what} contains the negative value {_py(flat[i])!r}{where(i)}: expected counts "
             ">= 0. Fix: correct the data."
         )
+    big = np.flatnonzero(flat > MAX_COUNT)
+    total = sum(int(v) for v in flat) if flat.size else 0
+    if big.size or total > MAX_COUNT:
+        what_big = (f"the value {_py(flat[int(big[0])])!r}{where(int(big[0]))}" if big.size
+                    else f"values summing to {total:,}")
+        raise DataValidationError(
+            f"{what} contains {what_big}: expected counts (and their total) of at most "
+            f"{MAX_COUNT:,}, the largest a 64-bit integer holds. Fix: check the data (a count "
+            "this large is almost surely a unit or parsing error)."
+        )
     return arr.astype(np.int64)
+
+
+def _is_number(v: Any) -> bool:
+    if isinstance(v, bool | np.bool_):
+        return False
+    if isinstance(v, int | float | np.number):
+        return True
+    try:
+        float(v)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+def _row(i: int) -> str:
+    """A row of an input table, numbered from 1 (the first data row), as a spreadsheet user counts."""
+    return f"row {int(i) + 1}"
 
 
 def _py(v: Any) -> Any:
@@ -89,15 +117,42 @@ def pattern_label(bits: Iterable[int]) -> str:
     return "".join(str(int(b)) for b in bits)
 
 
+def read_csv_file(path: str | os.PathLike[str], what: str = "input file") -> pd.DataFrame:
+    """Read a comma-separated file with a header row, or raise one clear error.
+
+    A file that parses as a single column whose name contains ``;`` (or a
+    tab) was almost surely written with another separator: the error says so
+    instead of letting a one-column table fail later.
+    """
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise DataValidationError(
+            f"{what} {path!r} does not exist. Fix: check the path, or use a shipped dataset "
+            "(casualty-models datasets; casualty_models.datasets.list_datasets())."
+        )
+    try:
+        df = pd.read_csv(path)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise DataValidationError(
+            f"cannot read {path!r} as CSV ({exc}). Fix: pass a comma-separated file with a "
+            "header row."
+        ) from None
+    if len(df.columns) == 1:
+        name = str(df.columns[0])
+        for sep, word in ((";", "semicolon"), ("\t", "tab")):
+            if sep in name:
+                raise DataValidationError(
+                    f"{path!r} reads as one column named {name!r}: the file looks "
+                    f"{word}-separated, but CSV input must be comma-separated. Fix: save it "
+                    f"with commas, or read it with pandas.read_csv(path, sep={sep!r}) and "
+                    "pass the DataFrame."
+                )
+    return df
+
+
 def _read_table(data: Any, what: str) -> pd.DataFrame:
     if isinstance(data, str | os.PathLike):
-        path = os.fspath(data)
-        if not os.path.exists(path):
-            raise DataValidationError(
-                f"{what}: file {path!r} does not exist. Fix: check the path, or use "
-                "a shipped dataset (casualty_models.datasets.list_datasets())."
-            )
-        return pd.read_csv(path)
+        return read_csv_file(data, what)
     if isinstance(data, pd.DataFrame):
         return data
     raise DataValidationError(
@@ -133,7 +188,7 @@ def _stratum_labels(df: pd.DataFrame, stratum: str | Sequence[str] | None) -> pd
         if miss.any():
             raise DataValidationError(
                 f"stratum column {c!r} has {int(miss.sum())} missing value(s) (first at "
-                f"row {_py(df.index[miss.to_numpy()][0])!r}): expected a label on every row. "
+                f"{_row(np.flatnonzero(miss.to_numpy())[0])}): expected a label on every row. "
                 "Fix: fill them (e.g. 'unknown') or drop those rows explicitly."
             )
 
@@ -152,9 +207,9 @@ def _check_binary(df: pd.DataFrame, lists: Sequence[str]) -> np.ndarray:
     for j, c in enumerate(lists):
         col = df[c]
         if col.isna().any():
-            row = df.index[col.isna().to_numpy()][0]
             raise DataValidationError(
-                f"list column {c!r} has a missing value at row {_py(row)!r}: expected 0 or 1 "
+                f"list column {c!r} has a missing value at "
+                f"{_row(np.flatnonzero(col.isna().to_numpy())[0])}: expected 0 or 1 "
                 "on every row. Fix: record 0 for 'not on this list'."
             )
         vals = col.to_numpy()
@@ -170,7 +225,7 @@ def _check_binary(df: pd.DataFrame, lists: Sequence[str]) -> np.ndarray:
         if not ok.all():
             i = int(np.flatnonzero(~ok)[0])
             raise DataValidationError(
-                f"list column {c!r} has the value {_py(vals[i])!r} at row {_py(df.index[i])!r}: "
+                f"list column {c!r} has the value {_py(vals[i])!r} at {_row(i)}: "
                 "expected 0 (not on the list) or 1 (on the list). Fix: recode the column "
                 "to 0/1."
             )
@@ -290,6 +345,8 @@ class CaptureTable:
         data: pd.DataFrame | str | os.PathLike[str],
         lists: Sequence[str],
         stratum: str | Sequence[str] | None = None,
+        *,
+        source: str = "records",
     ) -> CaptureTable:
         """Build from record-level data: one row per person, one 0/1 column per list.
 
@@ -300,6 +357,8 @@ class CaptureTable:
             The 0/1 list columns.
         stratum : str or sequence of str, optional
             Column(s) defining strata; several columns are combined as ``"a|b"``.
+        source : str, default "records"
+            Where the data come from (recorded with results).
         """
         df = _read_nonempty(data, "capture records")
         lists = _check_list_names(lists, df.columns)
@@ -307,7 +366,7 @@ class CaptureTable:
         none = np.flatnonzero(bits.sum(axis=1) == 0)
         if none.size:
             raise DataValidationError(
-                f"{none.size} record(s) are on no list (first at row {_py(df.index[none[0]])!r}): "
+                f"{none.size} record(s) are on no list (first at {_row(none[0])}): "
                 "every record must appear on at least one list. Fix: remove them or "
                 "check the list columns."
             )
@@ -315,7 +374,7 @@ class CaptureTable:
         frame = pd.DataFrame(bits, columns=lists)
         frame["_stratum"] = strata_s.to_numpy()
         grouped = frame.groupby(["_stratum", *lists], sort=True).size()
-        return cls._from_long(grouped, lists, source="records")
+        return cls._from_long(grouped, lists, source=source)
 
     @classmethod
     def from_counts(
@@ -324,6 +383,8 @@ class CaptureTable:
         lists: Sequence[str] | None = None,
         count: str = "count",
         stratum: str | Sequence[str] | None = None,
+        *,
+        source: str = "counts",
     ) -> CaptureTable:
         """Build from an aggregated table: 0/1 list columns plus a count column.
 
@@ -335,6 +396,8 @@ class CaptureTable:
             and the stratum column(s).
         count : str, default "count"
         stratum : str or sequence of str, optional
+        source : str, default "counts"
+            Where the data come from (recorded with results).
         """
         df = _read_nonempty(data, "capture table", required=[(
             count, "pass count= with the right name, or use CaptureTable.from_records for "
@@ -345,7 +408,7 @@ class CaptureTable:
         lists = _check_list_names(lists, df.columns)
         bits = _check_binary(df, lists)
         counts = _as_count_array(df[count].to_numpy(), f"count column {count!r}",
-                                 labels=[f"row {i}" for i in df.index])
+                                 labels=[_row(i) for i in range(len(df))])
         strata_s = _stratum_labels(df, stratum)
         frame = pd.DataFrame(bits, columns=lists)
         frame["_stratum"] = strata_s.to_numpy()
@@ -361,13 +424,13 @@ class CaptureTable:
         zero_rows = np.flatnonzero(bits.sum(axis=1) == 0)
         if zero_rows.size:
             raise DataValidationError(
-                f"the all-zero pattern {'0' * len(lists)!r} was given as observed (row "
-                f"{_py(df.index[zero_rows[0]])!r}, count {_py(counts[zero_rows[0]])}): people on no "
+                f"the all-zero pattern {'0' * len(lists)!r} was given as observed "
+                f"({_row(zero_rows[0])}, count {_py(counts[zero_rows[0]])}): people on no "
                 "list cannot be counted; that cell is what the model estimates. Fix: "
                 "remove the all-zero row."
             )
         long = frame.set_index(["_stratum", *lists])["_count"]
-        return cls._from_long(long, lists, source="counts")
+        return cls._from_long(long, lists, source=source)
 
     @classmethod
     def from_mapping(
@@ -426,6 +489,57 @@ class CaptureTable:
         return cls(tuple(lists), pats, counts[None, :], source="mapping")
 
     @classmethod
+    def from_frame(
+        cls,
+        data: pd.DataFrame | str | os.PathLike[str],
+        *,
+        lists: Sequence[str] | None = None,
+        count: str | None = "count",
+        stratum: str | Sequence[str] | None = None,
+        sum_over: str | Sequence[str] | None = None,
+        source: str | None = None,
+    ) -> CaptureTable:
+        """Read any capture table: aggregated if it has the ``count`` column, else one row per person.
+
+        The one reader behind :meth:`from_csv`, the shipped datasets and the
+        command line.
+
+        Parameters
+        ----------
+        data : DataFrame or path to a CSV file
+        lists : sequence of str, optional
+            The 0/1 list columns.  Required for record-level data; for an
+            aggregated table every other column is a list by default.
+        count : str or None, default "count"
+            The count column; ``None`` reads the data as one row per person.
+        stratum : str or sequence of str, optional
+            Column(s) defining strata.
+        sum_over : str or sequence of str, optional
+            Column(s) of an aggregated table that split its rows but are not
+            wanted as strata (a stratified table read unstratified): each
+            pattern is summed over them.  Ignored when ``stratum`` is given.
+        source : str, optional
+            Where the data come from (recorded with results); default the
+            file path, or ``"frame"``.
+        """
+        if source is None:
+            source = f"file:{os.fspath(data)}" if isinstance(data, str | os.PathLike) else "frame"
+        df = _read_table(data, "capture table")
+        if count is not None and count in df.columns:
+            if stratum is None and sum_over is not None:
+                return cls.from_counts(df, lists=lists, count=count, stratum=sum_over,
+                                       source=source).collapse()
+            return cls.from_counts(df, lists=lists, count=count, stratum=stratum, source=source)
+        if lists is None:
+            why = f" has no count column {count!r}, so it" if count is not None else ""
+            raise DataValidationError(
+                f"the capture table{why} is read as one row per person, and the list columns "
+                f"must be named: the columns are {list(map(str, df.columns))}. Fix: pass "
+                "lists= (--lists A,B,C on the command line), or the right count column."
+            )
+        return cls.from_records(df, lists=lists, stratum=stratum, source=source)
+
+    @classmethod
     def from_csv(
         cls,
         path: str | os.PathLike[str],
@@ -433,16 +547,11 @@ class CaptureTable:
         count: str | None = "count",
         stratum: str | Sequence[str] | None = None,
     ) -> CaptureTable:
-        """Read a CSV: aggregated if it has the ``count`` column, else record level."""
-        df = _read_table(path, "capture table")
-        if count is not None and count in df.columns:
-            return cls.from_counts(df, lists=lists, count=count, stratum=stratum)
-        if lists is None:
-            raise DataValidationError(
-                f"{os.fspath(path)!r} has no count column {count!r}, so it is read as one "
-                "row per person, and lists= is needed to say which 0/1 columns are lists."
-            )
-        return cls.from_records(df, lists=lists, stratum=stratum)
+        """Read a CSV: aggregated if it has the ``count`` column, else record level.
+
+        See :meth:`from_frame`, which this calls.
+        """
+        return cls.from_frame(path, lists=lists, count=count, stratum=stratum)
 
     @classmethod
     def _from_long(cls, long: pd.Series, lists: Sequence[str], source: str) -> CaptureTable:
@@ -660,7 +769,7 @@ class ConfirmedCounts:
             (count, "pass the right count column."),
             *([(period, "pass the right period column.")] if period else [])])
         vals = _as_count_array(df[count].to_numpy(), f"count column {count!r}",
-                               labels=[f"row {i}" for i in df.index])
+                               labels=[_row(i) for i in range(len(df))])
         s = _stratum_labels(df, stratum).to_numpy()
         p = df[period].astype(str).to_numpy() if period else np.array([DEFAULT_PERIOD] * len(df))
         key = pd.DataFrame({"s": s, "p": p})
@@ -720,10 +829,10 @@ class ConfirmedCounts:
             return cls(counts.loc[list(strata)].to_numpy(), strata, source="records")
         dates = pd.to_datetime(df[period], errors="coerce")
         if dates.isna().any():
-            row = df.index[dates.isna().to_numpy()][0]
+            i = int(np.flatnonzero(dates.isna().to_numpy())[0])
             raise DataValidationError(
-                f"period column {period!r} has a missing or unreadable date at row {_py(row)!r} "
-                f"({df.loc[row, period]!r}): expected a date on every record."
+                f"period column {period!r} has a missing or unreadable date at {_row(i)} "
+                f"({df[period].iloc[i]!r}): expected a date on every record."
             )
         per = dates.dt.to_period(freq or "M")
         full = pd.period_range(per.min(), per.max(), freq=per.dt.freq)

@@ -80,12 +80,13 @@ from scipy.special import gammaln, logsumexp
 
 from ..containers import CaptureTable
 from ..errors import DataValidationError, IdentifiabilityWarning, PriorError, SparseDataWarning, warn
+from ..priors import inverse_n_prior, prior_record
 from ..results import Results, build_datatree, posterior_array
+from ..validation import check_int, check_number
 from ._base import check_sampling_args
 from ._graphs import decomposable_graphs, graph_matrix
 
-__all__ = ["DecomposableBMA", "GridPosterior", "bma_grid", "grid_summary", "model_table",
-           "run_cli"]
+__all__ = ["DecomposableBMA", "GridPosterior", "bma_grid", "grid_summary", "model_table"]
 
 #: Relative posterior mass allowed beyond the automatically chosen grid end.
 TAIL_TOL = 1e-5
@@ -484,25 +485,11 @@ class DecomposableBMA:
     min_observed: int = 20
 
     def __post_init__(self) -> None:
-        d = self.delta
-        if d is not None and (isinstance(d, bool) or not isinstance(d, int | float | np.number)
-                              or not np.isfinite(d) or d <= 0):
-            raise PriorError(
-                f"delta={d!r} is not allowed: expected a positive number (the prior count "
-                "per cell, e.g. 2**-K), or None for the default 2**-K."
-            )
-        n = self.n_max
-        if n is not None and (isinstance(n, bool) or not isinstance(n, int | np.integer)
-                              or n < 1):
-            raise DataValidationError(
-                f"n_max={n!r} is not allowed: expected a positive integer (the largest "
-                "number of unobserved deaths on the grid), or None to choose it automatically."
-            )
-        if isinstance(self.min_observed, bool) or not isinstance(self.min_observed, int) \
-                or self.min_observed < 0:
-            raise DataValidationError(
-                f"min_observed={self.min_observed!r} is not allowed: expected an integer >= 0."
-            )
+        if self.delta is not None:
+            check_number("delta", self.delta, low=0.0, low_open=True, error=PriorError)
+        if self.n_max is not None:
+            check_int("n_max", self.n_max, low=1)
+        check_int("min_observed", self.min_observed, low=0)
         _log_prior_fn(self.prior_n, 1)  # validate early
 
     def delta_for(self, k: int) -> float:
@@ -512,13 +499,18 @@ class DecomposableBMA:
     def priors(self, k: int) -> dict[str, Any]:
         """Return the priors used, as a JSON-ready mapping."""
         d = self.delta_for(k)
+        n_text = _log_prior_fn(self.prior_n, 1)[2]
         return {
-            "N": _log_prior_fn(self.prior_n, 1)[2],
-            "cells": {"distribution": "hyper-Dirichlet", "delta": d,
-                      "text": f"hyper-Dirichlet, delta = {d:g} per cell of the 2^{k} table "
-                              f"(margin over m lists: delta * 2^({k}-m) per cell)"},
-            "graphs": {"text": f"uniform over the {len(decomposable_graphs(k))} "
-                               f"decomposable graphs on {k} lists"},
+            "N": (inverse_n_prior() if self.prior_n in ("1/N", "1/n", "inverse")
+                  else prior_record(distribution="user" if not isinstance(self.prior_n, str)
+                                    else str(self.prior_n), text=n_text)),
+            "cells": prior_record(
+                distribution="hyper-Dirichlet", delta=d,
+                text=f"hyper-Dirichlet, delta = {d:g} per cell of the 2^{k} table "
+                     f"(margin over m lists: delta * 2^({k}-m) per cell)"),
+            "graphs": prior_record(
+                distribution="uniform", text=f"uniform over the {len(decomposable_graphs(k))} "
+                f"decomposable graphs on {k} lists"),
         }
 
     def config(self) -> dict[str, Any]:
@@ -589,7 +581,7 @@ class DecomposableBMA:
             ``model_N_q025``, ``model_N_q975`` (stratum, graph), ``sparse``
             (stratum), ``observed``.
         """
-        check_sampling_args(draws, chains)
+        check_sampling_args(draws, chains, random_seed=random_seed)
         t0 = time.perf_counter()
         if not isinstance(table, CaptureTable):
             self.fit_grid(table)  # raises the type error
@@ -769,54 +761,3 @@ def model_table(result: Results, stratum: str | None = None,
         frames.append(df.head(top) if top else df)
     out = pd.concat(frames, ignore_index=True)
     return out if len(strata) > 1 else out.drop(columns="stratum")
-
-
-# ------------------------------------------------------------------ command line
-def run_cli(args: Any, table: CaptureTable) -> int:
-    """``casualty-models mse --method bma``: fit, print or emit JSON."""
-    import warnings
-
-    from ..cli._common import emit
-
-    model = DecomposableBMA(delta=args.delta)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        res = model.fit(table, draws=args.draws, chains=args.chains, random_seed=args.seed)
-    for w in caught:  # shown on stderr as usual, and kept in the JSON
-        warn(str(w.message), w.category)
-    top = model_table(res, top=5)
-    if "stratum" not in top.columns:
-        top.insert(0, "stratum", res.strata[0])
-    rows = top.to_dict(orient="records")
-    gs = grid_summary(res)
-    extra: dict[str, Any] = {
-        "delta": model.delta_for(table.n_lists),
-        "n_graphs": len(decomposable_graphs(table.n_lists)),
-        "grid": {s: {k: (v.item() if hasattr(v, "item") else v) for k, v in r.items()}
-                 for s, r in gs.to_dict(orient="index").items()},
-        "sparse_strata": [s for s in res.strata if bool(gs.loc[s, "sparse"])],
-        "top_models": [_row(r) for r in rows],
-        "fit_warnings": [str(w.message) for w in caught],
-    }
-    if args.all_models:
-        allm = model_table(res)
-        if "stratum" not in allm.columns:
-            allm.insert(0, "stratum", res.strata[0])
-        extra["all_models"] = [_row(r) for r in allm.to_dict(orient="records")]
-    if not args.json:
-        with pd.option_context("display.width", 140, "display.max_colwidth", 60):
-            print(("all" if args.all_models else "most probable") + " decomposable models "
-                  "(posterior probability; N median and 95% interval within each model):")
-            shown = model_table(res) if args.all_models else top
-            print(shown.to_string(index=False, float_format="{:.4f}".format))
-            for s, r in gs.iterrows():
-                flag = "  (sparse: prior-driven)" if r["sparse"] else ""
-                print(f"exact grid posterior of N [{s}]: median {r['median']:,}, 95% "
-                      f"[{r['q025']:,}, {r['q975']:,}] (n0 grid 0..{r['n_max']:,}){flag}")
-    return emit(res, args, extra=extra)
-
-
-def _row(r: Any) -> dict[str, Any]:
-    return {"stratum": str(r["stratum"]), "graph": str(r["graph"]),
-            "probability": float(r["probability"]), "N_median": int(r["N_median"]),
-            "N_q025": int(r["N_q025"]), "N_q975": int(r["N_q975"])}

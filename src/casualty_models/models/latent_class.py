@@ -56,7 +56,6 @@ occupied classes (``occupied_classes``).
 
 from __future__ import annotations
 
-import argparse
 import math
 import time
 from collections.abc import Sequence
@@ -69,10 +68,11 @@ import xarray as xr
 from ..containers import CaptureTable
 from ..errors import ConvergenceWarning, DataValidationError, IdentifiabilityWarning, PriorError
 from ..errors import warn as _warn
+from ..priors import inverse_n_prior
 from ..results import Results, build_datatree, posterior_array
 from ._base import check_sampling_args
 
-__all__ = ["LatentClass", "chain_disagreement", "run_cli", "simulate_table"]
+__all__ = ["LatentClass", "chain_disagreement", "simulate_table"]
 
 #: default burn-in and thinning of :meth:`LatentClass.fit`
 DEFAULT_BURN_IN = 10_000
@@ -285,7 +285,7 @@ class LatentClass:
         aa, ba = self.alpha_prior
         al, bl = self.capture_prior
         if self.n_prior is None:
-            n_text: dict[str, Any] | str = "p(N) proportional to 1/N"
+            n_text: dict[str, Any] = inverse_n_prior()
         else:
             an, bn = self.n_prior
             n_text = {"distribution": "NegativeBinomial (Poisson-Gamma)", "shape": an,
@@ -458,21 +458,3 @@ class LatentClass:
                 ConvergenceWarning,
             )
         return result
-
-
-def run_cli(args: argparse.Namespace, table: CaptureTable) -> int:
-    """``casualty-models mse --method latent-class``: fit and print/emit the result."""
-    from ..cli._common import emit
-
-    model = LatentClass(classes=args.classes)
-    res = model.fit(table, draws=args.draws, chains=args.chains, burn_in=args.burn_in,
-                    thin=args.thin, random_seed=args.seed)
-    n = res.posterior["N_total"].values
-    extra: dict[str, Any] = {
-        "classes": int(args.classes),
-        "burn_in": int(res.attrs["burn_in"]),
-        "thin": int(res.attrs["thin"]),
-        "chain_medians_N": [float(v) for v in np.median(n, axis=1)],
-    }
-    return emit(res, args, extra=extra)
-
