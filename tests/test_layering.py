@@ -28,7 +28,7 @@ LAYERS = {
     "_version": 0, "errors": 0, "validation": 0, "priors": 0,
     "containers": 1, "datasets": 1, "simulate": 1, "deaths": 1,
     "results": 2, "results_mle": 2,
-    "models": 3, "sensitivity": 3,
+    "models": 3, "sensitivity": 3, "parallel": 3,
     "cli": 4,
     "__init__": 5,
 }
