@@ -148,3 +148,20 @@ def test_coverage_study_on_a_process_pool(pool):
                             random_seed=4, fit_kwargs={"draws": 1000, "chains": 1})
     assert serial[["truth", "median", "q975", "seed"]].equals(
         study[["truth", "median", "q975", "seed"]].iloc[:10])
+
+
+def test_bma_strata_on_dask_equal_the_serial_fit(cluster):
+    import warnings
+
+    from casualty_models import DecomposableBMA
+    from casualty_models.datasets import load_capture_table
+
+    sb = load_capture_table("spina_bifida_ethnicity", stratum="ethnicity")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the sparse stratum warns, in both fits
+        ref = DecomposableBMA().fit(sb, draws=300, random_seed=2)
+        res = DecomposableBMA().fit(sb, draws=300, random_seed=2,
+                                    executor=cluster.get_executor())
+    assert res.tree["constant_data"].to_dataset().equals(
+        ref.tree["constant_data"].to_dataset())
+    assert (res.posterior["N"] == ref.posterior["N"]).all()

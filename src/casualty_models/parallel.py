@@ -49,6 +49,7 @@ __all__ = [
     "SerialExecutor",
     "canonical_settings",
     "coverage_study",
+    "gather",
     "local_executor",
     "map_runs",
     "open_executor",
@@ -132,6 +133,10 @@ class RunOutcome:
         What the run function returned (``None`` unless ``"ok"``).
     warnings : list of str
         Warnings the run emitted, ``"Category: message"``.
+    warning_records : list of (category, message)
+        The same warnings with their classes (:func:`gather` re-emits them).
+    exception : Exception or None
+        What the run raised (``status == "error"``).
     wall_time : float
         Seconds the run took on its worker.
     worker : str
@@ -147,6 +152,8 @@ class RunOutcome:
     value: Any = None
     error: str = ""
     warnings: list[str] = field(default_factory=list)
+    warning_records: list[tuple[type[Warning], str]] = field(default_factory=list)
+    exception: Exception | None = None
     wall_time: float = math.nan
     worker: str = ""
     attempts: int = 1
@@ -174,6 +181,7 @@ def _call(fn: Callable[[dict[str, Any], int | None], Any], index: int,
             out.value = fn(settings, seed)
         except Exception as exc:  # a failed run is reported, never raised
             out.status = "error"
+            out.exception = exc if _picklable(exc) else None
             out.error = f"{type(exc).__name__}: {exc}"
             if not isinstance(exc, CasualtyModelsError):
                 out.error += "\n" + "".join(traceback.format_exception(exc)[-3:])
@@ -184,7 +192,19 @@ def _call(fn: Callable[[dict[str, Any], int | None], Any], index: int,
         if text not in seen:
             seen.add(text)
             out.warnings.append(text)
+            out.warning_records.append((w.category, str(w.message)))
     return out
+
+
+def _picklable(x: Any) -> bool:
+    """Whether ``x`` can travel back from a worker (else only its text does)."""
+    import pickle
+
+    try:
+        pickle.dumps(x)
+    except Exception:  # any pickling failure means "send the text only"
+        return False
+    return True
 
 
 class SerialExecutor(Executor):
@@ -391,6 +411,26 @@ def map_runs(
                                  f"attempt(s): {last_error[i]}", attempts=attempts[i])
         final.append(r)
     return final, handle.description
+
+
+def gather(outcomes: Sequence[RunOutcome]) -> list[Any]:
+    """The runs' values, for a caller that needs every run (e.g. one per stratum).
+
+    Re-emits each run's warnings with their category (pointed at the caller's
+    line) and raises the first failure: the run's own exception, or a
+    :class:`~casualty_models.errors.CasualtyModelsError` naming a lost run.
+    """
+    from .errors import warn
+
+    for o in outcomes:
+        for category, message in o.warning_records:
+            warn(message, category)
+    for o in outcomes:
+        if o.status != "ok":
+            if o.exception is not None:
+                raise o.exception
+            raise CasualtyModelsError(f"run {o.settings} was lost: {o.error}")
+    return [o.value for o in outcomes]
 
 
 # ------------------------------------------------------ simulation studies
