@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 
 from casualty_models import (
+    CaptureTable,
     ConfirmedCounts,
     DataValidationError,
     DecomposableBMA,
@@ -90,10 +91,7 @@ def test_seeds_depend_on_settings_not_on_position_or_executor(russia):
 
 
 def test_seed_as_a_setting_reproduces_plain_fits_and_explicit_run_lists():
-    table = {"A": 400, "B": 300, "AB": 100}
-    from casualty_models import CaptureTable
-
-    ct = CaptureTable.from_mapping(table)
+    ct = CaptureTable.from_mapping({"A": 400, "B": 300, "AB": 100})
     res = sensitivity(TwoList(), ct, [{"seed": 1, "draws": 300}, {"seed": 2, "draws": 600}],
                       executor="serial", keep_draws=True)
     ds = res.dataset
@@ -322,3 +320,22 @@ def test_bma_strata_on_an_executor_give_the_same_result():
     for group in ("posterior", "constant_data"):
         assert res.tree[group].to_dataset().equals(ref.tree[group].to_dataset())
     assert sorted(str(w.message) for w in there) == sorted(str(w.message) for w in here)
+
+
+def test_cli_mle_on_a_dataset_and_two_list_on_an_input_file(tmp_path, capsys):
+    cfg = _config(tmp_path, 'model = "mle"\ndataset = "gaza"\n[grid]\n'
+                  'interactions = [[], ["hospital:survey"]]\n')
+    assert cli_main(["sensitivity", "--config", cfg, "--workers", "1", "--json"]) == 0
+    runs = json.loads(capsys.readouterr().out)["runs"]
+    ref = LogLinear(["hospital:survey"]).fit_mle(load_capture_table("gaza"))
+    assert runs[1]["settings"] == {"interactions": "[hospital:survey]"}
+    assert runs[1]["N"]["median"] == pytest.approx(ref.N_total)
+    csv = tmp_path / "two.csv"
+    csv.write_text("A,B,count\n1,0,400\n0,1,300\n1,1,100\n")
+    cfg = _config(tmp_path, f'model = "two-list"\ninput = "{csv}"\n[fit]\ndraws = 200\n'
+                  "[grid]\nseed = [1, 2]\n")
+    assert cli_main(["sensitivity", "--config", cfg, "--workers", "1", "--json"]) == 0
+    runs = json.loads(capsys.readouterr().out)["runs"]
+    ct = CaptureTable.from_mapping({"A": 400, "B": 300, "AB": 100})
+    assert runs[1]["N"]["median"] == float(np.median(TwoList().fit(ct, draws=200,
+                                                                   random_seed=2).draws()))
