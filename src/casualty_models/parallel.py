@@ -139,6 +139,9 @@ class RunOutcome:
         What the run raised (``status == "error"``).
     wall_time : float
         Seconds the run took on its worker.
+    cpu_time : float
+        CPU seconds of the worker process during the run (all its threads): on a
+        shared machine, the run's cost without the time other processes took.
     worker : str
         ``host:pid`` of the process that ran it.
     attempts : int
@@ -155,6 +158,7 @@ class RunOutcome:
     warning_records: list[tuple[type[Warning], str]] = field(default_factory=list)
     exception: Exception | None = None
     wall_time: float = math.nan
+    cpu_time: float = math.nan
     worker: str = ""
     attempts: int = 1
 
@@ -174,7 +178,7 @@ def _call(fn: Callable[[dict[str, Any], int | None], Any], index: int,
     """
     out = RunOutcome(index=index, settings=settings, seed=seed,
                      worker=f"{socket.gethostname()}:{os.getpid()}")
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
@@ -186,6 +190,7 @@ def _call(fn: Callable[[dict[str, Any], int | None], Any], index: int,
             if not isinstance(exc, CasualtyModelsError):
                 out.error += "\n" + "".join(traceback.format_exception(exc)[-3:])
     out.wall_time = time.perf_counter() - t0
+    out.cpu_time = time.process_time() - c0
     seen: set[str] = set()
     for w in caught:
         text = f"{w.category.__name__}: {w.message}"

@@ -376,6 +376,7 @@ def _build_dataset(names: list[str], values: list[list[Any]] | None,
     num: dict[str, np.ndarray] = {k: np.full(shape, np.nan) for k in (*STATS, *extra)}
     num["seed"] = np.full(shape, -1, dtype=np.int64)  # dropped below if a setting is 'seed'
     num["wall_time"] = np.full(shape, np.nan)
+    num["cpu_time"] = np.full(shape, np.nan)
     num["attempts"] = np.zeros(shape, dtype=np.int64)
     text = {k: np.full(shape, "", dtype=object) for k in ("status", "message", "warnings",
                                                          "worker", "sampler")}
@@ -391,6 +392,7 @@ def _build_dataset(names: list[str], values: list[list[Any]] | None,
                 num[k][ix] = v[k]
         num["seed"][ix] = -1 if o.seed is None else o.seed
         num["wall_time"][ix] = o.wall_time
+        num["cpu_time"][ix] = o.cpu_time
         num["attempts"][ix] = o.attempts
         text["status"][ix] = o.status if o.status != "ok" else v.get("status", "ok")
         text["message"][ix] = o.error
@@ -422,7 +424,7 @@ class SensitivityResult:
         runs); variables ``median``, ``mean``, ``sd``, ``q025``, ``q05``,
         ``q95``, ``q975`` of the total, ``seed``, ``status`` (``ok``, a model
         status such as ``unbounded``, ``error`` or ``lost``), ``message``,
-        ``warnings``, ``wall_time``, ``worker``, ``attempts`` (and ``AIC``,
+        ``warnings``, ``wall_time``, ``cpu_time``, ``worker``, ``attempts`` (and ``AIC``,
         ``BIC`` for maximum likelihood, ``posterior_draws`` on request); attrs hold the
         provenance (model, base configuration, data fingerprint, base seed,
         grid, default run, executor, versions).
@@ -464,7 +466,7 @@ class SensitivityResult:
             df = df.drop(columns="run")
         cols = self.settings + [c for c in (*STATS, "AIC", "BIC", "observed", "r_hat",
                                             "ess_bulk", "status", "seed", "wall_time",
-                                            "attempts", "sampler", "message", "warnings",
+                                            "cpu_time", "attempts", "sampler", "message", "warnings",
                                             "worker") if c in df.columns and c not in
                                 self.settings]
         return df[cols]
