@@ -339,3 +339,20 @@ def test_cli_mle_on_a_dataset_and_two_list_on_an_input_file(tmp_path, capsys):
     ct = CaptureTable.from_mapping({"A": 400, "B": 300, "AB": 100})
     assert runs[1]["N"]["median"] == float(np.median(TwoList().fit(ct, draws=200,
                                                                    random_seed=2).draws()))
+
+
+def test_warnings_of_runs_on_threads_stay_with_their_runs():
+    """catch_warnings is process-wide; runs in threads record theirs through a
+    thread-local sink, and the caller's own warnings still reach the caller."""
+    counts = ConfirmedCounts({"a": 100, "b": 0})
+    grid = {"mass": [0.8, 0.9, 0.95]}
+    with warnings.catch_warnings(record=True) as mine:
+        warnings.simplefilter("always")  # the tier's filters make library warnings errors
+        with ThreadPoolExecutor(3) as pool:
+            res = sensitivity(UnderReporting(), counts, grid, executor=pool,
+                              fit_kwargs={"draws": 100, "chains": 1})
+        warnings.warn("the caller's own", UserWarning, stacklevel=1)
+    frame = res.to_frame()
+    assert (frame["status"] == "ok").all()
+    assert frame["warnings"].str.contains("have no confirmed deaths").all()
+    assert [str(w.message) for w in mine] == ["the caller's own"]

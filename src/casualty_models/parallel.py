@@ -33,12 +33,14 @@ import json
 import math
 import os
 import socket
+import threading
 import time
 import traceback
 import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from concurrent.futures import wait as _wait
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -169,6 +171,60 @@ def _worker_init() -> None:
         os.environ.setdefault(var, "1")
 
 
+_LOCAL = threading.local()
+_HOOK_LOCK = threading.Lock()
+_ORIGINAL_SHOW: list[Any] = []
+
+
+def _dispatch_warning(message: Any, category: type[Warning], filename: str, lineno: int,
+                      file: Any = None, line: str | None = None) -> None:
+    """``warnings.showwarning`` that sends a worker thread's warnings to its run."""
+    sink = getattr(_LOCAL, "sink", None)
+    if sink is None:
+        _ORIGINAL_SHOW[-1](message, category, filename, lineno, file, line)
+    else:
+        sink.append(warnings.WarningMessage(message, category, filename, lineno, file, line))
+
+
+@contextmanager
+def _recorded_warnings() -> Iterator[list[warnings.WarningMessage]]:
+    """Record the warnings of one run.
+
+    In the main thread (serial runs, process pools) ``catch_warnings`` does it.  It
+    changes process-wide state, so in a thread (a thread pool, a dask worker) a
+    thread-local sink behind one shared ``showwarning`` is used instead; the
+    process's warning filters then apply (in a dask worker they are set to show
+    every warning).
+    """
+    if threading.current_thread() is threading.main_thread():
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            yield caught
+        return
+    with _HOOK_LOCK:
+        if warnings.showwarning is not _dispatch_warning:
+            _ORIGINAL_SHOW.append(warnings.showwarning)
+            warnings.showwarning = _dispatch_warning
+        if _in_dask_worker():
+            warnings.simplefilter("always")  # the worker process is ours to configure
+    sink: list[warnings.WarningMessage] = []
+    _LOCAL.sink = sink
+    try:
+        yield sink
+    finally:
+        _LOCAL.sink = None
+
+
+def _in_dask_worker() -> bool:
+    try:
+        from distributed import get_worker
+
+        get_worker()
+    except (ImportError, ValueError):
+        return False
+    return True
+
+
 def _call(fn: Callable[[dict[str, Any], int | None], Any], index: int,
           settings: dict[str, Any], seed: int | None, attempt: int = 1) -> RunOutcome:
     """Run ``fn(settings, seed)`` on a worker, catching its warnings and errors.
@@ -179,8 +235,7 @@ def _call(fn: Callable[[dict[str, Any], int | None], Any], index: int,
     out = RunOutcome(index=index, settings=settings, seed=seed,
                      worker=f"{socket.gethostname()}:{os.getpid()}")
     t0, c0 = time.perf_counter(), time.process_time()
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
+    with _recorded_warnings() as caught:
         try:
             out.value = fn(settings, seed)
         except Exception as exc:  # a failed run is reported, never raised
