@@ -165,3 +165,16 @@ def test_bma_strata_on_dask_equal_the_serial_fit(cluster):
     assert res.tree["constant_data"].to_dataset().equals(
         ref.tree["constant_data"].to_dataset())
     assert (res.posterior["N"] == ref.posterior["N"]).all()
+
+
+def test_warnings_travel_back_from_dask_workers(cluster):
+    """Every run's warnings come back with it, also when one worker runs several runs
+    that warn at the same line (the default filter would show only the first)."""
+    from casualty_models import ConfirmedCounts, UnderReporting
+
+    res = sensitivity(UnderReporting(), ConfirmedCounts({"a": 100, "b": 0}),
+                      {"mass": [0.7, 0.8, 0.9, 0.95]}, executor=cluster.get_executor(),
+                      fit_kwargs={"draws": 100, "chains": 1})
+    frame = res.to_frame()
+    assert (frame["status"] == "ok").all()
+    assert frame["warnings"].str.contains("have no confirmed deaths").all(), frame["warnings"]
