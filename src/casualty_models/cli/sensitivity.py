@@ -126,7 +126,7 @@ def load_data(cfg: dict[str, Any], kind: str) -> Any:
         if "count_column" in cfg:
             return ConfirmedCounts.from_frame(df, count=cfg["count_column"], stratum=stratum)
         return ConfirmedCounts.from_records(df, stratum=stratum)
-    from ..triangle import ReportingTriangle
+    from ..containers import ReportingTriangle
 
     df = read_table(ns)
     missing = [k for k in ("event_date", "report_date", "now", "max_delay") if k not in cfg]

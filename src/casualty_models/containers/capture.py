@@ -1,4 +1,4 @@
-"""Validated input containers: capture-pattern tables and confirmed counts.
+"""Capture-pattern tables: counts of people by the lists that recorded them.
 
 Inputs are checked once, here, at the boundary.  Models receive these
 containers and trust them.  Every error names the value received, what was
@@ -7,8 +7,6 @@ expected and how to fix it; nothing is dropped or altered silently.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -17,189 +15,21 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .errors import DataValidationError
+from ..errors import DataValidationError
+from ._common import (
+    DEFAULT_STRATUM,
+    _as_count_array,
+    _py,
+    _read_nonempty,
+    _read_table,
+    _row,
+    _stratum_labels,
+    fingerprint,
+    observable_patterns,
+    pattern_label,
+)
 
-__all__ = ["CaptureTable", "ConfirmedCounts", "pattern_label"]
-
-DEFAULT_STRATUM = "all"
-DEFAULT_PERIOD = "all"
-#: Largest count (and total of counts) a container accepts: what an int64 holds.
-MAX_COUNT = int(np.iinfo(np.int64).max)
-
-
-# --------------------------------------------------------------------- helpers
-def _as_count_array(values: Any, what: str, labels: Sequence[Any] | None = None) -> np.ndarray:
-    """Validate non-negative integer counts and return them as int64."""
-    arr = np.asarray(values)
-    if arr.size == 0:
-        raise DataValidationError(
-            f"{what} is empty: expected at least one count. Fix: pass the counts."
-        )
-    if arr.dtype == bool or not (
-        np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)
-    ):
-        flat_in = np.ravel(np.asarray(values, dtype=object))
-        bad = [i for i, v in enumerate(flat_in) if not _is_number(v)]
-        if bad:
-            i = bad[0]
-            at = f" (at {labels[i]})" if labels is not None else ""
-            raise DataValidationError(
-                f"{what} contains {_py(flat_in[i])!r}{at}: expected non-negative integer "
-                "counts. Fix: convert the column to numbers."
-            )
-        arr = arr.astype(float)
-    flat = arr.ravel()
-    where = (lambda i: f" (at {labels[i]})") if labels is not None else (lambda i: "")
-    if np.issubdtype(arr.dtype, np.floating):
-        nan = np.flatnonzero(~np.isfinite(flat))
-        if nan.size:
-            i = int(nan[0])
-            raise DataValidationError(
-                f"{what} contains {_py(flat[i])!r}{where(i)}: expected a finite non-negative "
-                "integer. Fix: fill or remove missing counts explicitly before fitting."
-            )
-        frac = np.flatnonzero(flat != np.round(flat))
-        if frac.size:
-            i = int(frac[0])
-            raise DataValidationError(
-                f"{what} contains the non-integer value {_py(flat[i])!r}{where(i)}: expected "
-                "whole numbers of deaths. Fix: pass integer counts."
-            )
-    neg = np.flatnonzero(flat < 0)
-    if neg.size:
-        i = int(neg[0])
-        raise DataValidationError(
-            f"{what} contains the negative value {_py(flat[i])!r}{where(i)}: expected counts "
-            ">= 0. Fix: correct the data."
-        )
-    big = np.flatnonzero(flat > MAX_COUNT)
-    total = sum(int(v) for v in flat) if flat.size else 0
-    if big.size or total > MAX_COUNT:
-        what_big = (f"the value {_py(flat[int(big[0])])!r}{where(int(big[0]))}" if big.size
-                    else f"values summing to {total:,}")
-        raise DataValidationError(
-            f"{what} contains {what_big}: expected counts (and their total) of at most "
-            f"{MAX_COUNT:,}, the largest a 64-bit integer holds. Fix: check the data (a count "
-            "this large is almost surely a unit or parsing error)."
-        )
-    return arr.astype(np.int64)
-
-
-def _is_number(v: Any) -> bool:
-    if isinstance(v, bool | np.bool_):
-        return False
-    if isinstance(v, int | float | np.number):
-        return True
-    try:
-        float(v)
-    except (TypeError, ValueError):
-        return False
-    return True
-
-
-def _row(i: int) -> str:
-    """A row of an input table, numbered from 1 (the first data row), as a spreadsheet user counts."""
-    return f"row {int(i) + 1}"
-
-
-def _py(v: Any) -> Any:
-    """A NumPy scalar as the plain Python value, for readable messages."""
-    return v.item() if isinstance(v, np.generic) else v
-
-
-def _fingerprint(payload: Mapping[str, Any]) -> str:
-    blob = json.dumps(payload, sort_keys=True, default=str).encode()
-    return "sha256:" + hashlib.sha256(blob).hexdigest()
-
-
-def pattern_label(bits: Iterable[int]) -> str:
-    """Label of a capture pattern as a 0/1 string, e.g. ``(1, 0, 1) -> "101"``."""
-    return "".join(str(int(b)) for b in bits)
-
-
-def read_csv_file(path: str | os.PathLike[str], what: str = "input file") -> pd.DataFrame:
-    """Read a comma-separated file with a header row, or raise one clear error.
-
-    A file that parses as a single column whose name contains ``;`` (or a
-    tab) was almost surely written with another separator: the error says so
-    instead of letting a one-column table fail later.
-    """
-    path = os.fspath(path)
-    if not os.path.exists(path):
-        raise DataValidationError(
-            f"{what} {path!r} does not exist. Fix: check the path, or use a shipped dataset "
-            "(casualty-models datasets; casualty_models.datasets.list_datasets())."
-        )
-    try:
-        df = pd.read_csv(path)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise DataValidationError(
-            f"cannot read {path!r} as CSV ({exc}). Fix: pass a comma-separated file with a "
-            "header row."
-        ) from None
-    if len(df.columns) == 1:
-        name = str(df.columns[0])
-        for sep, word in ((";", "semicolon"), ("\t", "tab")):
-            if sep in name:
-                raise DataValidationError(
-                    f"{path!r} reads as one column named {name!r}: the file looks "
-                    f"{word}-separated, but CSV input must be comma-separated. Fix: save it "
-                    f"with commas, or read it with pandas.read_csv(path, sep={sep!r}) and "
-                    "pass the DataFrame."
-                )
-    return df
-
-
-def _read_table(data: Any, what: str) -> pd.DataFrame:
-    if isinstance(data, str | os.PathLike):
-        return read_csv_file(data, what)
-    if isinstance(data, pd.DataFrame):
-        return data
-    raise DataValidationError(
-        f"{what}: got {type(data).__name__}, expected a pandas DataFrame or a CSV path."
-    )
-
-
-def _read_nonempty(data: Any, what: str, *, required: Sequence[tuple[str, str]] = ()) -> pd.DataFrame:
-    """Read a table, reject an empty one, and check that each ``(column, fix)`` exists."""
-    df = _read_table(data, what)
-    if len(df) == 0:
-        raise DataValidationError(f"{what} is empty (0 rows): expected data rows.")
-    for column, fix in required:
-        if column not in df.columns:
-            raise DataValidationError(
-                f"column {column!r} is not in the {what}: available columns are "
-                f"{list(map(str, df.columns))}. Fix: {fix}"
-            )
-    return df
-
-
-def _stratum_labels(df: pd.DataFrame, stratum: str | Sequence[str] | None) -> pd.Series:
-    if stratum is None:
-        return pd.Series([DEFAULT_STRATUM] * len(df), index=df.index, dtype=object)
-    cols = [stratum] if isinstance(stratum, str) else list(stratum)
-    for c in cols:
-        if c not in df.columns:
-            raise DataValidationError(
-                f"stratum column {c!r} is not in the data: available columns are "
-                f"{list(map(str, df.columns))}. Fix: pass one of them."
-            )
-        miss = df[c].isna()
-        if miss.any():
-            raise DataValidationError(
-                f"stratum column {c!r} has {int(miss.sum())} missing value(s) (first at "
-                f"{_row(np.flatnonzero(miss.to_numpy())[0])}): expected a label on every row. "
-                "Fix: fill them (e.g. 'unknown') or drop those rows explicitly."
-            )
-
-    def fmt(v: Any) -> str:
-        if isinstance(v, float) and v.is_integer():
-            return str(int(v))
-        return str(v)
-
-    if len(cols) == 1:
-        return df[cols[0]].map(fmt).astype(object)
-    return df[cols].apply(lambda r: "|".join(fmt(v) for v in r), axis=1).astype(object)
+__all__ = ["CaptureTable"]
 
 
 def _check_binary(df: pd.DataFrame, lists: Sequence[str]) -> np.ndarray:
@@ -600,8 +430,7 @@ class CaptureTable:
             raise DataValidationError(
                 f"{k} lists give {2**k - 1} cells: too many for a dense table."
             )
-        idx = np.arange(1, 2**k)
-        pats = ((idx[:, None] >> np.arange(k - 1, -1, -1)) & 1).astype(np.uint8)
+        pats = observable_patterns(k)
         codes = self.patterns.astype(np.int64) @ (1 << np.arange(k - 1, -1, -1))
         dense = np.zeros((len(self.strata), 2**k - 1), dtype=np.int64)
         dense[:, codes - 1] = self.counts
@@ -633,7 +462,7 @@ class CaptureTable:
 
     def fingerprint(self) -> str:
         """A hash of the table's content, recorded with results."""
-        return _fingerprint({
+        return fingerprint({
             "lists": self.lists, "strata": self.strata,
             "patterns": self.pattern_labels, "counts": self.counts.tolist(),
         })
@@ -643,225 +472,3 @@ class CaptureTable:
             f"CaptureTable(lists={list(self.lists)}, patterns={len(self.patterns)}, "
             f"strata={len(self.strata)}, observed={int(self.counts.sum())})"
         )
-
-
-# -------------------------------------------------------------- ConfirmedCounts
-@dataclass(frozen=True, eq=False)
-class ConfirmedCounts:
-    """Deaths confirmed by one source, by stratum (and optionally by period).
-
-    Attributes
-    ----------
-    counts : ndarray of int64, shape (n_stratum, n_period)
-    strata : tuple of str
-        ``("all",)`` when not stratified.
-    periods : tuple of str or None
-        Period labels (ISO dates or names); ``None`` when there is no time axis.
-    audit_found, audit_checked : ndarray of int64, shape (n_stratum,), optional
-        A coverage audit: of ``audit_checked`` deaths known from an independent
-        source, ``audit_found`` were on the list.  Informs coverage directly.
-
-    Examples
-    --------
-    >>> ConfirmedCounts(45287).total
-    45287
-    >>> ConfirmedCounts({"north": 120, "south": 80}).strata
-    ('north', 'south')
-    """
-
-    counts: Any
-    strata: tuple[str, ...] = (DEFAULT_STRATUM,)
-    periods: tuple[str, ...] | None = None
-    audit_found: Any = None
-    audit_checked: Any = None
-    source: str = field(default="", compare=False)
-
-    def __post_init__(self) -> None:
-        raw = self.counts
-        strata = self.strata
-        if isinstance(raw, Mapping):
-            if strata != (DEFAULT_STRATUM,):
-                raise DataValidationError("pass strata either as mapping keys or as strata=, not both.")
-            strata = tuple(str(k) for k in raw)
-            raw = list(raw.values())
-        if isinstance(raw, bool) or (np.ndim(raw) == 0 and not isinstance(raw, int | float | np.number)):
-            raise DataValidationError(
-                f"confirmed count {raw!r} is a {type(raw).__name__}: expected a "
-                "non-negative integer, a sequence or a mapping of them."
-            )
-        counts = _as_count_array(raw, "confirmed counts", labels=None)
-        if counts.ndim == 0:
-            counts = counts.reshape(1, 1)
-        elif counts.ndim == 1:
-            if self.periods is not None and len(strata) == 1:
-                counts = counts[None, :]
-            else:
-                counts = counts[:, None]
-        elif counts.ndim != 2:
-            raise DataValidationError(
-                f"confirmed counts have {counts.ndim} dimensions: expected (stratum, period)."
-            )
-        strata = tuple(str(s) for s in strata)
-        if counts.shape[0] != len(strata) and strata == (DEFAULT_STRATUM,):
-            raise DataValidationError(
-                f"{counts.shape[0]} counts were given without stratum labels: expected one "
-                "count, or labels. Fix: pass a mapping {label: count} or strata=(...)."
-            )
-        if counts.shape[0] != len(strata):
-            raise DataValidationError(
-                f"{counts.shape[0]} rows of counts for {len(strata)} strata {list(strata)}: "
-                "expected one row per stratum."
-            )
-        if len(set(strata)) != len(strata):
-            dup = sorted({s for s in strata if strata.count(s) > 1})
-            raise DataValidationError(f"duplicate stratum label(s) {dup}: expected unique labels.")
-        periods = None if self.periods is None else tuple(str(p) for p in self.periods)
-        n_period = 1 if periods is None else len(periods)
-        if counts.shape[1] != n_period:
-            raise DataValidationError(
-                f"{counts.shape[1]} columns of counts for {n_period} period(s): expected one "
-                "column per period."
-            )
-        if counts.sum() == 0:
-            raise DataValidationError(
-                "all confirmed counts are zero: a zero count says nothing about the total "
-                "under these models. Fix: check the input."
-            )
-        object.__setattr__(self, "counts", counts)
-        object.__setattr__(self, "strata", strata)
-        object.__setattr__(self, "periods", periods)
-        if (self.audit_found is None) != (self.audit_checked is None):
-            raise DataValidationError("give both audit_found and audit_checked, or neither.")
-        if self.audit_found is not None:
-            found = _as_count_array(self.audit_found, "audit_found").reshape(-1)
-            checked = _as_count_array(self.audit_checked, "audit_checked").reshape(-1)
-            if found.shape != (len(strata),) or checked.shape != (len(strata),):
-                raise DataValidationError(
-                    f"audit arrays have {found.size} and {checked.size} entries for "
-                    f"{len(strata)} strata: expected one per stratum (0 where none)."
-                )
-            bad = np.flatnonzero(found > checked)
-            if bad.size:
-                i = int(bad[0])
-                raise DataValidationError(
-                    f"audit for stratum {strata[i]!r} found {found[i]} of {checked[i]} "
-                    "checked: found cannot exceed checked."
-                )
-            object.__setattr__(self, "audit_found", found)
-            object.__setattr__(self, "audit_checked", checked)
-
-    # ------------------------------------------------------------- builders
-    @classmethod
-    def from_frame(
-        cls,
-        data: pd.DataFrame | str | os.PathLike[str],
-        count: str,
-        stratum: str | Sequence[str] | None = None,
-        period: str | None = None,
-        audit_found: str | None = None,
-        audit_checked: str | None = None,
-    ) -> ConfirmedCounts:
-        """Build from an aggregated table with one row per stratum (and period).
-
-        Missing (stratum, period) combinations are an error, not zeros.
-        """
-        df = _read_nonempty(data, "confirmed-count table", required=[
-            (count, "pass the right count column."),
-            *([(period, "pass the right period column.")] if period else [])])
-        vals = _as_count_array(df[count].to_numpy(), f"count column {count!r}",
-                               labels=[_row(i) for i in range(len(df))])
-        s = _stratum_labels(df, stratum).to_numpy()
-        p = df[period].astype(str).to_numpy() if period else np.array([DEFAULT_PERIOD] * len(df))
-        key = pd.DataFrame({"s": s, "p": p})
-        dup = key.duplicated(keep=False)
-        if dup.any():
-            first = key[dup].iloc[0]
-            raise DataValidationError(
-                f"stratum {first['s']!r}"
-                + (f", period {first['p']!r}" if period else "")
-                + " appears more than once: expected one row each. Fix: sum duplicates "
-                "first, or use ConfirmedCounts.from_records for one row per death."
-            )
-        wide = pd.Series(vals, index=pd.MultiIndex.from_arrays([s, p])).unstack()
-        if wide.isna().any().any():
-            raise DataValidationError(
-                "some (stratum, period) combinations are missing: expected a full grid. "
-                "Fix: add rows with count 0 where nothing was confirmed."
-            )
-        strata = tuple(dict.fromkeys(s))
-        periods = tuple(dict.fromkeys(p)) if period else None
-        wide = wide.loc[list(strata), list(periods) if periods else [DEFAULT_PERIOD]]
-        audits: dict[str, Any] = {}
-        if audit_found or audit_checked:
-            if not (audit_found and audit_checked):
-                raise DataValidationError("give both audit_found and audit_checked columns.")
-            first_rows = key.drop_duplicates("s").index
-            audits = {
-                "audit_found": df.loc[df.index[first_rows], audit_found].to_numpy(),
-                "audit_checked": df.loc[df.index[first_rows], audit_checked].to_numpy(),
-            }
-        return cls(wide.to_numpy().astype(np.int64), strata, periods,
-                   source=f"frame:{count}", **audits)
-
-    @classmethod
-    def from_records(
-        cls,
-        data: pd.DataFrame | str | os.PathLike[str],
-        stratum: str | Sequence[str] | None = None,
-        period: str | None = None,
-        freq: str | None = None,
-    ) -> ConfirmedCounts:
-        """Count records (one row per confirmed death) by stratum and period.
-
-        Parameters
-        ----------
-        period : str, optional
-            A date column; with ``freq`` (a pandas period alias such as
-            ``"M"`` or ``"W"``) dates are grouped into periods, and periods
-            with no deaths get a count of 0.
-        """
-        df = _read_nonempty(data, "confirmed records", required=(
-            [(period, "pass the right date column.")] if period else []))
-        s = _stratum_labels(df, stratum)
-        if period is None:
-            counts = s.value_counts(sort=False)
-            strata = tuple(sorted(counts.index))
-            return cls(counts.loc[list(strata)].to_numpy(), strata, source="records")
-        dates = pd.to_datetime(df[period], errors="coerce")
-        if dates.isna().any():
-            i = int(np.flatnonzero(dates.isna().to_numpy())[0])
-            raise DataValidationError(
-                f"period column {period!r} has a missing or unreadable date at {_row(i)} "
-                f"({df[period].iloc[i]!r}): expected a date on every record."
-            )
-        per = dates.dt.to_period(freq or "M")
-        full = pd.period_range(per.min(), per.max(), freq=per.dt.freq)
-        tab = pd.crosstab(s, per).reindex(columns=full, fill_value=0)
-        strata = tuple(str(x) for x in tab.index)
-        periods = tuple(str(pd.Period(p).start_time.date()) for p in tab.columns)
-        return cls(tab.to_numpy(), strata, periods, source="records")
-
-    # ----------------------------------------------------------------- views
-    @property
-    def total(self) -> int:
-        """Total confirmed count."""
-        return int(self.counts.sum())
-
-    @property
-    def is_stratified(self) -> bool:
-        """Whether there is more than the default stratum."""
-        return self.strata != (DEFAULT_STRATUM,)
-
-    def fingerprint(self) -> str:
-        """A hash of the content, recorded with results."""
-        return _fingerprint({
-            "counts": self.counts.tolist(), "strata": self.strata, "periods": self.periods,
-            "audit_found": None if self.audit_found is None else self.audit_found.tolist(),
-            "audit_checked": None if self.audit_checked is None else self.audit_checked.tolist(),
-        })
-
-    def __repr__(self) -> str:
-        per = "" if self.periods is None else f", periods={len(self.periods)}"
-        return f"ConfirmedCounts(total={self.total}, strata={len(self.strata)}{per})"
-
-
