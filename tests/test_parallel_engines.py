@@ -21,25 +21,42 @@ pytestmark = pytest.mark.slow
 VALUES = ["median", "mean", "sd", "q025", "q05", "q95", "q975", "seed", "status"]
 
 
+def _wait_for(paths, timeout):
+    t0 = time.monotonic()
+    while not all(os.path.exists(p) for p in paths) and time.monotonic() - t0 < timeout:
+        time.sleep(0.05)
+
+
 @dataclass(frozen=True)
 class Crashy:
-    """A two-list fit whose worker process dies when asked to (to test lost workers)."""
+    """A two-list fit whose worker process dies when asked to (to test lost workers).
+
+    Every run that finishes writes ``<folder>/done<tag>``; a run that kills its worker
+    first waits until the ordinary runs (tags 0-2) are done, so that only the runs meant
+    to die are on a dying worker, whatever the machine's load.  The run that always dies
+    also waits (up to 10 s) for the run that dies once to finish its second attempt.
+    """
 
     tag: int = 0
-    mode: str = "ok"  # "ok", "die-once" (dies unless the marker file exists), "die"
-    marker: str = ""
+    mode: str = "ok"  # "ok", "die-once" (dies on its first attempt), "die" (every time)
+    folder: str = ""
 
     def config(self) -> dict:
         return {"tag": self.tag, "mode": self.mode}
 
     def fit(self, table, *, random_seed=None):
-        if self.mode == "die" or (self.mode == "die-once" and not os.path.exists(self.marker)):
-            if self.mode == "die-once":
-                open(self.marker, "w").close()
-            # let the other runs finish first: only this run's worker dies with it
-            time.sleep(0.3 if self.mode == "die-once" else 2.0)
+        f = self.folder
+        if self.mode != "ok":
+            _wait_for([os.path.join(f, f"done{i}") for i in range(3)], 60)
+        if self.mode == "die-once" and not os.path.exists(os.path.join(f, "died")):
+            open(os.path.join(f, "died"), "w").close()
             os._exit(1)
-        return TwoList().fit(table, draws=200, chains=1, random_seed=random_seed)
+        if self.mode == "die":
+            _wait_for([os.path.join(f, "done3")], 10)
+            os._exit(1)
+        res = TwoList().fit(table, draws=200, chains=1, random_seed=random_seed)
+        open(os.path.join(f, f"done{self.tag}"), "w").close()
+        return res
 
 
 def simulate_two_lists(rng):
@@ -109,10 +126,10 @@ TABLE = {"A": 400, "B": 300, "AB": 100}
 def test_killed_workers_runs_are_retried_or_reported_and_others_kept(cluster, engine,
                                                                       tmp_path):
     """Run 3 kills its worker once (retried: ok), run 4 every time (reported as lost)."""
-    marker = str(tmp_path / "died")
-    runs = [{"tag": i, "mode": "ok", "marker": ""} for i in range(3)]
-    runs += [{"tag": 3, "mode": "die-once", "marker": marker},
-             {"tag": 4, "mode": "die", "marker": ""}]
+    folder = str(tmp_path)
+    runs = [{"tag": i, "mode": "ok", "folder": folder} for i in range(3)]
+    runs += [{"tag": 3, "mode": "die-once", "folder": folder},
+             {"tag": 4, "mode": "die", "folder": folder}]
     # dask resubmits a dead worker's tasks itself (allowed-failures = 1 here), then the
     # library once more; the pool the library owns is replaced and the lost runs
     # resubmitted once
@@ -120,7 +137,7 @@ def test_killed_workers_runs_are_retried_or_reported_and_others_kept(cluster, en
     res = sensitivity(Crashy(), CaptureTable.from_mapping(TABLE), runs, executor=ex,
                       retries=1)
     frame = res.to_frame()
-    assert os.path.exists(marker)  # the worker did die once
+    assert (tmp_path / "died").exists()  # the worker did die once
     assert list(frame["status"]) == ["ok", "ok", "ok", "ok", "lost"], frame[
         ["tag", "status", "message"]]
     lost = res.failed.iloc[0]
