@@ -6,6 +6,7 @@ Public API (imported lazily so that the command line starts fast):
 - priors: :class:`BetaPrior`
 - models: :class:`UnderReporting`, :class:`TwoList`
 - results: :class:`Results`, :func:`load_results`
+- many fits: :func:`sensitivity` (-> :class:`SensitivityResult`), :func:`coverage_study`
 - data: :mod:`casualty_models.datasets`
 """
 
@@ -46,6 +47,10 @@ _LAZY = {
     "ReportingTriangle": "containers",
     "Nowcast": "models.nowcast",
     "LatentClass": "models.latent_class",
+    "sensitivity": "sensitivity",
+    "SensitivityResult": "sensitivity",
+    "load_sensitivity": "sensitivity",
+    "coverage_study": "parallel",
 }
 
 __all__ = [
@@ -74,15 +79,19 @@ if TYPE_CHECKING:  # pragma: no cover
     from .models.nowcast import Nowcast
     from .models.two_list import TwoList
     from .models.underreporting import UnderReporting
+    from .parallel import coverage_study
     from .priors import BetaPrior, HalfNormalPrior, NormalPrior
     from .results import Results, load_results
     from .results_mle import LogLinearMLE
+    from .sensitivity import SensitivityResult, load_sensitivity, sensitivity
 
 
 def __getattr__(name: str) -> Any:
     if name in _LAZY:
         mod = importlib.import_module(f".{_LAZY[name]}", __name__)
-        value = mod if name == "datasets" else getattr(mod, name)
+        # the module `sensitivity` is callable (it calls sensitivity.sensitivity), so the
+        # name means the same whether or not the submodule was imported first
+        value = mod if name in ("datasets", "sensitivity") else getattr(mod, name)
         globals()[name] = value
         return value
     raise AttributeError(f"module 'casualty_models' has no attribute {name!r}")

@@ -66,6 +66,7 @@ matters: :math:`\delta` is a pseudo-count per cell and the posterior of
 
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -215,6 +216,7 @@ class DecomposableBMA:
         draws: int = 4000,
         chains: int = 4,
         random_seed: int | None = None,
+        executor: Any = None,
     ) -> Results:
         """Exact model-averaged posterior of the total, per stratum and summed.
 
@@ -226,6 +228,11 @@ class DecomposableBMA:
             Exact independent draws from the grid posterior, arranged in chains.
         random_seed : int, optional
             Same seed, same draws.  Recorded with the result.
+        executor : optional
+            Where the strata's grid posteriors are computed: ``None`` (here, one
+            after another), or any executor of :func:`casualty_models.parallel.open_executor`
+            (local processes, a dask cluster).  The grids are exact, so the
+            result does not depend on it.
 
         Returns
         -------
@@ -244,14 +251,21 @@ class DecomposableBMA:
         graphs = decomposable_graphs(k)
         labels = [g.label(table.lists) for g in graphs]
         rng = np.random.default_rng(random_seed)
-        fits: list[GridPosterior] = []
         sparse: list[str] = []
         for s, name in enumerate(table.strata):
             n_obs = int(table.counts[s].sum())
             multi = int(table.counts[s][table.patterns.sum(axis=1) >= 2].sum())
             if n_obs < self.min_observed or multi == 0:
                 sparse.append(name)
-            fits.append(self.fit_grid(table, name))
+        if executor is None:
+            fits = [self.fit_grid(table, name) for name in table.strata]
+        else:
+            from ..parallel import gather, map_runs
+
+            outcomes, _ = map_runs(functools.partial(_fit_grid_run, self, table),
+                                   [{"stratum": name} for name in table.strata],
+                                   [None] * len(table.strata), executor=executor)
+            fits = gather(outcomes)
         if sparse:
             why = [f"{s!r} ({int(table.counts[table.strata.index(s)].sum())} records)"
                    for s in sparse]
@@ -357,6 +371,12 @@ class DecomposableBMA:
                          "sparse_strata": ",".join(sparse)},
         )
         return Results(dt)
+
+
+def _fit_grid_run(model: DecomposableBMA, table: CaptureTable, settings: dict[str, Any],
+                  seed: int | None) -> GridPosterior:
+    """One stratum's grid posterior (a run of :func:`casualty_models.parallel.map_runs`)."""
+    return model.fit_grid(table, settings["stratum"])
 
 
 # ------------------------------------------------------------------ readers
