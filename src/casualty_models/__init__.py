@@ -46,6 +46,10 @@ _LAZY = {
     "ReportingTriangle": "triangle",
     "Nowcast": "models.nowcast",
     "LatentClass": "models.latent_class",
+    "DeathTable": "deaths",
+    "classic_excess": "models.excess",
+    "ExcessBayes": "models.excess_bayes",
+    "RegistryMultiplier": "models.registry",
 }
 
 __all__ = [
@@ -63,7 +67,10 @@ __all__ = [
 if TYPE_CHECKING:  # pragma: no cover
     from . import datasets
     from .containers import CaptureTable, ConfirmedCounts
+    from .deaths import DeathTable
     from .models.bma import DecomposableBMA
+    from .models.excess import classic_excess
+    from .models.excess_bayes import ExcessBayes
     from .models.latent_class import LatentClass
     from .models.loglinear import (
         LogLinear,
@@ -73,6 +80,7 @@ if TYPE_CHECKING:  # pragma: no cover
         posterior_predictive_check,
     )
     from .models.nowcast import Nowcast
+    from .models.registry import RegistryMultiplier
     from .models.two_list import TwoList
     from .models.underreporting import UnderReporting
     from .priors import BetaPrior, HalfNormalPrior, NormalPrior

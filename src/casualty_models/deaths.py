@@ -29,6 +29,7 @@ federal subjects whose deaths add up exactly to the national row.
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -39,7 +40,8 @@ import pandas as pd
 
 from .errors import DataValidationError
 
-__all__ = ["DeathTable", "parse_age_band", "NATIONAL_LABELS", "ROSSTAT_COMPOSITES"]
+__all__ = ["NATIONAL_LABELS", "ROSSTAT_COMPOSITES", "DeathTable", "ExcessCases", "ListMatches",
+           "parse_age_band", "read_registry_counts"]
 
 #: Labels read as the national total row.
 NATIONAL_LABELS = ("Российская Федерация", "Russian Federation", "Russia")
@@ -273,13 +275,13 @@ class DeathTable:
             )
         df[sex] = sx
         # regions: Latin look-alike letters corrected (Rosstat's 'Ямало-Hенецкий АО')
-        raw_regions = df[region].astype(str).str.strip()
-        fixed = raw_regions.map(lambda s: s if not re.search("[а-яА-Я]", s)
-                                else s.translate(_LATIN_TO_CYRILLIC))
-        for old in sorted(set(raw_regions[fixed != raw_regions])):
-            notes.append(f"region label {old!r} had Latin letters among Cyrillic ones; read "
-                         f"as {old.translate(_LATIN_TO_CYRILLIC)!r}")
-        df[region] = fixed
+        raw = {v: str(v).strip() for v in df[region].unique()}
+        fixed = {v: (t.translate(_LATIN_TO_CYRILLIC) if re.search("[а-яА-Я]", t) else t)
+                 for v, t in raw.items()}
+        for v in sorted((v for v in raw if fixed[v] != raw[v]), key=str):
+            notes.append(f"region label {raw[v]!r} had Latin letters among Cyrillic ones; read "
+                         f"as {fixed[v]!r}")
+        df[region] = df[region].map(fixed)
         # ages
         labels = {lab: parse_age_band(lab) for lab in df[age].astype(str).unique()}
         bands = sorted({b for b in labels.values() if isinstance(b, tuple)},
@@ -302,8 +304,9 @@ class DeathTable:
                     f"{_band_label(partition[-1])}. Fix: relabel the age groups."
                 )
             partition.append(b)
-        kind = df[age].astype(str).map(lambda s: labels[s])
-        df["_age"] = kind.map(lambda k: _band_label(k) if isinstance(k, tuple) else k)
+        age_key = {lab: (_band_label(k) if isinstance(k, tuple) else k)
+                   for lab, k in labels.items()}
+        df["_age"] = df[age].astype(str).map(age_key)
         for b in nested:
             notes.append(f"age group {_band_label(b)} lies inside another band: kept as a "
                          "sub-group, not added to the partition (it would count deaths twice)")
@@ -548,3 +551,158 @@ def _inside(b: tuple[int, int | None], outer: tuple[int, int | None]) -> bool:
     if outer[1] is None:
         return True
     return b[1] is not None and b[1] <= outer[1]
+
+
+# ------------------------------------------------------------ registry inputs
+def _read_csv(data: Any, what: str, required: Sequence[str]) -> pd.DataFrame:
+    """A DataFrame from a path or a DataFrame, with the required columns."""
+    if isinstance(data, pd.DataFrame):
+        df = data.copy()
+    else:
+        path = str(data)
+        if not os.path.exists(path):
+            raise DataValidationError(f"{what} file {path!r} does not exist. Fix: check the path.")
+        try:
+            df = pd.read_csv(path)
+        except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+            raise DataValidationError(
+                f"cannot read {path!r} as CSV ({exc}). Fix: pass a comma-separated file with "
+                "a header row.") from None
+    df.columns = [str(c).strip().lower() for c in df.columns]
+    missing = [c for c in required if c not in df.columns]
+    if missing or df.empty:
+        raise DataValidationError(
+            f"{what} needs columns {list(required)} and at least one row; it has "
+            f"{list(df.columns)} and {len(df)} rows. Fix: rename the columns.")
+    return df
+
+
+def _counts_column(df: pd.DataFrame, col: str, what: str, *, integer: bool = True
+                   ) -> np.ndarray:
+    v = pd.to_numeric(df[col], errors="coerce").to_numpy(dtype=float)
+    bad = ~np.isfinite(v) | (v < 0)
+    if integer:
+        bad |= v != np.round(v)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise DataValidationError(
+            f"{what}: {col} = {df[col].iloc[i]!r} in row {i} (age {df['age'].iloc[i]!r}): "
+            f"expected a non-negative {'integer ' if integer else ''}number. Fix: correct "
+            "that row.")
+    return v
+
+
+def _age_labels(df: pd.DataFrame, what: str) -> tuple[str, ...]:
+    labels = []
+    for a in df["age"]:
+        b = parse_age_band(a)
+        if not isinstance(b, tuple):
+            raise DataValidationError(
+                f"{what}: age {a!r} is not an age group: expected bands such as '18-29'.")
+        labels.append(_band_label(b))
+    return tuple(labels)
+
+
+@dataclass(frozen=True, eq=False)
+class ListMatches:
+    """The named list matched against the registry: per age group, deaths found or not.
+
+    ``matched[a]`` of the named list's deaths in age group ``a`` have a
+    registry case, ``unmatched[a]`` do not.  Build with :meth:`from_frame`
+    (columns ``age, matched, unmatched``) or directly.
+    """
+
+    ages: tuple[str, ...]
+    matched: np.ndarray
+    unmatched: np.ndarray
+    source: str = "user"
+
+    def __post_init__(self) -> None:
+        m = np.asarray(self.matched)
+        u = np.asarray(self.unmatched)
+        if m.shape != (len(self.ages),) or u.shape != m.shape:
+            raise DataValidationError(
+                f"list matches: {len(self.ages)} ages but matched has shape {m.shape} and "
+                f"unmatched {u.shape}: expected one count of each per age group.")
+        for name, v in (("matched", m), ("unmatched", u)):
+            if (v < 0).any() or (v != np.round(v)).any():
+                i = int(np.flatnonzero((v < 0) | (v != np.round(v)))[0])
+                raise DataValidationError(
+                    f"list matches: {name} = {v[i]!r} for age {self.ages[i]}: expected a "
+                    "non-negative integer. Fix: correct that count.")
+        if len(set(self.ages)) != len(self.ages):
+            raise DataValidationError(f"list matches: ages {list(self.ages)} repeat a group.")
+        if ((m + u) == 0).any():
+            a = self.ages[int(np.flatnonzero((m + u) == 0)[0])]
+            raise DataValidationError(
+                f"list matches: age {a} has no named deaths at all, so the registry's coverage "
+                "there is unknown. Fix: merge it with a neighbouring age group.")
+        object.__setattr__(self, "matched", _readonly(m.astype(np.int64)))
+        object.__setattr__(self, "unmatched", _readonly(u.astype(np.int64)))
+
+    @classmethod
+    def from_frame(cls, data: Any, source: str = "user") -> ListMatches:
+        """Read ``age, matched, unmatched`` from a DataFrame or a CSV path."""
+        what = "list matches"
+        df = _read_csv(data, what, ("age", "matched", "unmatched"))
+        return cls(ages=_age_labels(df, what), matched=_counts_column(df, "matched", what),
+                   unmatched=_counts_column(df, "unmatched", what),
+                   source=source if isinstance(data, pd.DataFrame) else str(data))
+
+
+@dataclass(frozen=True, eq=False)
+class ExcessCases:
+    """Excess registry cases per age group (and year) with their sd, as the user has them.
+
+    Attributes
+    ----------
+    ages : tuple of str
+    years : tuple of str
+        ``("all",)`` when the file has no year column.
+    estimate, sd : float arrays (age, year)
+    """
+
+    ages: tuple[str, ...]
+    years: tuple[str, ...]
+    estimate: np.ndarray
+    sd: np.ndarray
+    source: str = "user"
+
+    @classmethod
+    def from_frame(cls, data: Any, source: str = "user") -> ExcessCases:
+        """Read ``age, excess, sd`` (and optionally ``year``) from a DataFrame or CSV path."""
+        what = "excess cases"
+        df = _read_csv(data, what, ("age", "excess", "sd"))
+        est = pd.to_numeric(df["excess"], errors="coerce").to_numpy(dtype=float)
+        if not np.isfinite(est).all():
+            i = int(np.flatnonzero(~np.isfinite(est))[0])
+            raise DataValidationError(
+                f"{what}: excess = {df['excess'].iloc[i]!r} in row {i}: expected a number.")
+        sd = _counts_column(df, "sd", what, integer=False)
+        ages = _age_labels(df, what)
+        years = (tuple(str(y) for y in df["year"]) if "year" in df.columns
+                 else ("all",) * len(df))
+        A = tuple(dict.fromkeys(ages))
+        Y = tuple(dict.fromkeys(years))
+        e = np.full((len(A), len(Y)), np.nan)
+        s = np.full((len(A), len(Y)), np.nan)
+        for a, y, v, w in zip(ages, years, est, sd, strict=True):
+            i, j = A.index(a), Y.index(y)
+            if np.isfinite(e[i, j]):
+                raise DataValidationError(f"{what}: age {a}, year {y} appears twice.")
+            e[i, j], s[i, j] = v, w
+        if np.isnan(e).any():
+            i, j = np.argwhere(np.isnan(e))[0]
+            raise DataValidationError(
+                f"{what}: no row for age {A[i]}, year {Y[j]}: expected every age in every "
+                "year. Fix: add the row.")
+        return cls(ages=A, years=Y, estimate=_readonly(e), sd=_readonly(s),
+                   source=source if isinstance(data, pd.DataFrame) else str(data))
+
+
+def read_registry_counts(data: Any) -> DeathTable:
+    """Registry cases by year, age and sex (columns ``year, age, sex, cases``) as a DeathTable."""
+    df = _read_csv(data, "registry counts", ("year", "age", "sex", "cases"))
+    return DeathTable.from_frame(df, region="region", year="year", age="age", sex="sex",
+                                 deaths="cases",
+                                 source="user" if isinstance(data, pd.DataFrame) else str(data))

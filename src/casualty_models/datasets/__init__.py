@@ -7,6 +7,7 @@ typed loaders (:func:`load_capture_table`, ...) for validated containers.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -227,6 +228,7 @@ def load_capture_table(name: str, stratum: str | None = None) -> Any:
     return table
 
 
+@functools.lru_cache(maxsize=4)
 def load_death_table(name: str = "rosstat_deaths") -> Any:
     """A shipped death-registration table as a :class:`~casualty_models.deaths.DeathTable`.
 
@@ -234,7 +236,8 @@ def load_death_table(name: str = "rosstat_deaths") -> Any:
     regions that contain autonomous okrugs, and the national row), 1990-2023,
     18 age groups plus the nested ``15-17`` sub-group of 2023 (kept apart).  Region-years
     whose age groups disagree with their total row are flagged (Krasnoyarsk 2016,
-    Arkhangelsk oblast 2016 female) and left out of baselines.
+    Arkhangelsk oblast 2016 female) and left out of baselines.  The table is
+    immutable, so it is read once per process and shared.
     """
     from ..deaths import DeathTable
 

@@ -61,7 +61,7 @@ import pandas as pd
 from ..deaths import DeathTable
 from ..errors import DataValidationError
 
-__all__ = ["DEFAULT_AGES", "ClassicExcess", "classic_excess", "select_regions"]
+__all__ = ["DEFAULT_AGES", "ClassicExcess", "classic_excess", "plot_by_region", "select_regions"]
 
 Trend = Literal["linear", "level", "log-ratio"]
 TRENDS = ("linear", "level", "log-ratio")
@@ -459,3 +459,37 @@ def classic_excess(
     return ClassicExcess(regions=tuple(labels), ages=tuple(age_labels), years=tuple(target),
                          male=Mt, female=Ft, expected_ratio=ratio, expected=expected,
                          excess=excess, sd=sd, residual_sd=s, status=status, config=config)
+
+
+def plot_by_region(frame: pd.DataFrame, year: int | str | None = None, *, top: int | None = 30,
+                   ax: Any = None) -> Any:
+    """Horizontal bar chart of excess deaths by region with 95% intervals.
+
+    Parameters
+    ----------
+    frame : DataFrame
+        Columns ``region``, ``year``, ``q025``, ``q975`` and ``estimate`` (classic)
+        or ``median`` (Bayesian), e.g. the ``by_region.csv`` the command line writes.
+    year : optional
+        Year to show (default: the last).
+    top : int, optional
+        Show the regions with the largest excess only (default 30; None for all).
+    """
+    import matplotlib.pyplot as plt
+
+    col = "estimate" if "estimate" in frame.columns else "median"
+    f = frame.copy()
+    f["year"] = f["year"].astype(str)
+    y = str(year) if year is not None else sorted(f["year"].unique())[-1]
+    f = f[f["year"] == y].dropna(subset=[col]).sort_values(col)
+    if top is not None:
+        f = f.tail(top)
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7, 0.22 * len(f) + 1.2))
+    err = np.vstack([f[col] - f["q025"], f["q975"] - f[col]])
+    ax.barh(f["region"], f[col], xerr=err, color="#8c2d04", alpha=0.8, capsize=2)
+    ax.axvline(0, color="black", lw=0.8)
+    ax.set_xlabel(f"excess male deaths, {y} ({col} and 95% interval)")
+    ax.tick_params(axis="y", labelsize=7)
+    ax.figure.tight_layout()
+    return ax.figure
