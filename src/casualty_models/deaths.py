@@ -585,8 +585,10 @@ def _counts_column(df: pd.DataFrame, col: str, what: str, *, integer: bool = Tru
         bad |= v != np.round(v)
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
+        bad_value = df[col].iloc[i]
+        bad_value = bad_value.item() if isinstance(bad_value, np.generic) else bad_value
         raise DataValidationError(
-            f"{what}: {col} = {df[col].iloc[i]!r} in row {i} (age {df['age'].iloc[i]!r}): "
+            f"{what}: {col} = {bad_value!r} in row {i} (age {df['age'].iloc[i]!r}): "
             f"expected a non-negative {'integer ' if integer else ''}number. Fix: correct "
             "that row.")
     return v
@@ -628,7 +630,7 @@ class ListMatches:
             if (v < 0).any() or (v != np.round(v)).any():
                 i = int(np.flatnonzero((v < 0) | (v != np.round(v)))[0])
                 raise DataValidationError(
-                    f"list matches: {name} = {v[i]!r} for age {self.ages[i]}: expected a "
+                    f"list matches: {name} = {v[i].item()!r} for age {self.ages[i]}: expected a "
                     "non-negative integer. Fix: correct that count.")
         if len(set(self.ages)) != len(self.ages):
             raise DataValidationError(f"list matches: ages {list(self.ages)} repeat a group.")

@@ -503,7 +503,7 @@ def simulate_excess_tables(
     all_years = np.asarray(list(baseline_years) + list(years), float)
     x = (all_years - np.mean(baseline_years)) / 10.0
     shape = (R, G, A, len(all_years))
-    lam_f = np.broadcast_to(np.asarray(female_deaths, float)[..., None], shape[:3])[..., None]
+    lam_f = np.broadcast_to(np.asarray(female_deaths, float), shape[:3])[..., None]
     lr = np.broadcast_to(np.asarray(log_ratio, float), shape[:3])[..., None]
     tr = np.broadcast_to(np.asarray(trend, float), shape[:3])[..., None]
     rho = np.exp(lr + tr * x)
