@@ -23,8 +23,19 @@ def rosstat():
 
 
 @pytest.fixture(scope="module")
-def national(rosstat):
-    return ExcessBayes().fit(rosstat, draws=300, chains=2, tune=300, random_seed=1)
+def cli_out(tmp_path_factory):
+    """One Bayesian national fit, run through the command line (one compile for the module)."""
+    out = tmp_path_factory.mktemp("bayes")
+    argv = ["excess", "--dataset", "rosstat_deaths", "--method", "bayes", "--ages", "15-49",
+            "--baseline", "2015", "2019", "--years", "2022", "2023", "--seed", "1",
+            "--draws", "300", "--chains", "2", "--tune", "300", "--json", "--out", str(out)]
+    assert main(argv) == 0
+    return out
+
+
+@pytest.fixture(scope="module")
+def national(cli_out):
+    return load_results(cli_out / "result.nc")
 
 
 def test_national_fit_contract_and_identity(national, rosstat):
@@ -59,6 +70,7 @@ def test_save_load_round_trip(national, tmp_path):
     national.save(tmp_path / "r.nc")
     back = load_results(tmp_path / "r.nc")
     assert excess_summary(back)["years"] == excess_summary(national)["years"]
+    assert back.attrs["data_fingerprint"] == national.attrs["data_fingerprint"]
 
 
 def test_regions_sum_to_the_total_and_zeros_are_fine(rosstat):
@@ -134,3 +146,16 @@ def test_registry_cli_from_csv(tmp_path, capsys):
     assert main(["registry", "--excess", str(tmp_path / "x.csv"), "--matches",
                  str(tmp_path / "bad.csv")]) == 2
     assert "matched = 3.5" in capsys.readouterr().err
+
+
+def test_cli_bayes_json_contract(cli_out, national, capsys):
+    d = json.loads((cli_out / "summary.json").read_text(encoding="utf-8"))
+    b = d["years"]["2023"]["excess"]
+    assert set(b) == {"median", "mean", "sd", "q025", "q975"}
+    assert b["q025"] < 40_542 < b["q975"]
+    assert b == excess_summary(national)["years"]["2023"]["excess"]
+    assert len(d["by_age"]) == 14 and d["by_age"][0]["age"] == "15-19"
+    assert d["total"]["excess"]["median"] > b["median"] and d["seed"] == 1
+    assert main(["excess", "--dataset", "rosstat_deaths", "--method", "bayes", "--trend",
+                 "level"]) == 2
+    assert "classic-method variant" in capsys.readouterr().err

@@ -153,7 +153,7 @@ def _emit(payload: dict[str, Any], args: argparse.Namespace, result: Any) -> int
     payload = _clean(payload)
     if args.out:
         os.makedirs(args.out, exist_ok=True)
-        with open(os.path.join(args.out, "summary.json"), "w") as fh:
+        with open(os.path.join(args.out, "summary.json"), "w", encoding="utf-8") as fh:
             json.dump(payload, fh, indent=2, ensure_ascii=False)
         _write_tables(payload, args.out)
         if result is not None:
@@ -238,7 +238,7 @@ def run_registry(args: argparse.Namespace) -> int:
     if args.out:
         os.makedirs(args.out, exist_ok=True)
         res.save(os.path.join(args.out, "result.nc"))
-        with open(os.path.join(args.out, "summary.json"), "w") as fh:
+        with open(os.path.join(args.out, "summary.json"), "w", encoding="utf-8") as fh:
             json.dump(payload, fh, indent=2)
     if args.json:
         json.dump(payload, sys.stdout)
