@@ -9,8 +9,9 @@ machine is shared; timings under load are inflated):
   draws after 1,000 tuning steps; compile included): < 30 s on 2 cores;
 - Bayesian fit of all 85 subjects in one model: < 5 min (``--skip-regions`` to
   leave it out);
-- and the calibration in simulation at full size (``--calibration``): 100
-  tables per scenario, coverage of 50% and 95% intervals printed.
+- and the calibration in simulation at full size (``--calibration``, or
+  ``--calibration-only``): 100 tables per scenario, coverage of 50% and 95%
+  intervals printed.
 
 Run:  python benchmarks/bench_excess.py [--draws 1000 --chains 4] [--skip-regions]
       [--calibration]
@@ -56,7 +57,11 @@ def main() -> None:
     p.add_argument("--chains", type=int, default=4)
     p.add_argument("--skip-regions", action="store_true")
     p.add_argument("--calibration", action="store_true")
+    p.add_argument("--calibration-only", action="store_true")
     args = p.parse_args()
+    if args.calibration_only:
+        calibration()
+        return
 
     t = time.perf_counter()
     table = load_death_table()
@@ -95,32 +100,36 @@ def main() -> None:
                                                for y, b in s["years"].items()})
 
     if args.calibration:
-        rng = np.random.default_rng(20261130)
-        for label, female, excess, n in (("national-like", 2000.0, 400.0, 100),
-                                         ("small region", 40.0, 8.0, 100),
-                                         ("larger run, national-like", 2000.0, 400.0, 300)):
-            arrays, injected = simulate_excess_tables(
-                n, female_deaths=female * np.linspace(0.5, 1.5, 7),
-                log_ratio=np.linspace(0.8, 1.2, 7), trend=rng.normal(-0.2, 0.1, (n, 1, 7)),
-                concentration=2000.0, excess=excess, rng=rng)
-            t = time.perf_counter()
-            draws, _ = ExcessBayes().fit_replicates(arrays, draws=500, chains=2, tune=500,
-                                                    random_seed=7)
-            total = draws.sum(axis=(3, 4, 5)).reshape(-1, n)
-            truth = injected.sum(axis=(1, 2, 3))
-            row(f"calibration {label} ({n} tables)", "95% / 50%",
-                f"{coverage(total, truth, 0.95):.1%} / {coverage(total, truth, 0.5):.1%}",
-                f"{time.perf_counter() - t:.0f} s")
-        sim = simulate_registry(100, rng=rng)
+        calibration()
+
+
+def calibration() -> None:
+    """Coverage of 95% and 50% intervals over 100 simulated tables per scenario."""
+    rng = np.random.default_rng(20261130)
+    for label, female, excess, n in (("national-like", 2000.0, 400.0, 100),
+                                     ("small region", 40.0, 8.0, 100)):
+        arrays, injected = simulate_excess_tables(
+            n, female_deaths=female * np.linspace(0.5, 1.5, 7),
+            log_ratio=np.linspace(0.8, 1.2, 7), trend=rng.normal(-0.2, 0.1, (n, 1, 7)),
+            concentration=2000.0, excess=excess, rng=rng)
         t = time.perf_counter()
-        draws, _ = ExcessBayes().fit_replicates(sim["arrays"], draws=500, chains=2, tune=500,
-                                                random_seed=3)
-        dd, _ = multiplier_draws(draws[:, :, :, 0], sim["matched"], sim["unmatched"], rng)
-        total = dd.sum(axis=(3, 4)).reshape(-1, 100)
-        truth = sim["D"].sum(axis=1)
-        row("calibration registry multiplier (100 tables)", "95% / 50%",
+        draws, _ = ExcessBayes().fit_replicates(arrays, draws=500, chains=2, tune=500,
+                                                random_seed=7)
+        total = draws.sum(axis=(3, 4, 5)).reshape(-1, n)
+        truth = injected.sum(axis=(1, 2, 3))
+        row(f"calibration {label} ({n} tables)", "95% / 50%",
             f"{coverage(total, truth, 0.95):.1%} / {coverage(total, truth, 0.5):.1%}",
             f"{time.perf_counter() - t:.0f} s")
+    sim = simulate_registry(100, rng=rng)
+    t = time.perf_counter()
+    draws, _ = ExcessBayes().fit_replicates(sim["arrays"], draws=500, chains=2, tune=500,
+                                            random_seed=3)
+    dd, _ = multiplier_draws(draws[:, :, :, 0], sim["matched"], sim["unmatched"], rng)
+    total = dd.sum(axis=(3, 4)).reshape(-1, 100)
+    truth = sim["D"].sum(axis=1)
+    row("calibration registry multiplier (100 tables)", "95% / 50%",
+        f"{coverage(total, truth, 0.95):.1%} / {coverage(total, truth, 0.5):.1%}",
+        f"{time.perf_counter() - t:.0f} s")
 
 
 if __name__ == "__main__":
