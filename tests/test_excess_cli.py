@@ -63,16 +63,28 @@ def test_bad_requests_exit_2_with_one_line(capsys, argv, match):
     assert len(err) == 1 and match in err[0]
 
 
-@pytest.mark.parametrize(("value", "match"), [("-4", "deaths = -4 for X, 2015"),
-                                              ("3.5", "deaths = 3.5 for X, 2015")])
-def test_bad_deaths_in_a_file(tmp_path, value, match):
+def deaths_file(tmp_path, value):
     rows = ["Region,Year,Age,Gender,Deaths"]
     for y in range(2015, 2024):
         for s in "mf":
             rows.append(f"X,{y},20-24 лет,{s},{value if (y, s) == (2015, 'm') else 10}")
     f = tmp_path / "d.csv"
     f.write_text("\n".join(rows) + "\n")
-    proc = subprocess.run(CLI + ["excess", "--input", str(f), "--ages", "20-24"],
-                          capture_output=True, text=True, timeout=120)
+    return f
+
+
+@pytest.mark.parametrize(("value", "match"), [("-4", "deaths = -4 for X, 2015"),
+                                              ("3.5", "deaths = 3.5 for X, 2015")])
+def test_bad_deaths_in_a_file(tmp_path, capsys, value, match):
+    assert main(["excess", "--input", str(deaths_file(tmp_path, value)), "--ages",
+                 "20-24"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and match in err[0]
+
+
+def test_bad_input_in_a_real_process_has_no_traceback(tmp_path):
+    proc = subprocess.run(CLI + ["excess", "--input", str(deaths_file(tmp_path, "-4")),
+                                 "--ages", "20-24"], capture_output=True, text=True,
+                          timeout=120)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
-    assert len(proc.stderr.strip().splitlines()) == 1 and match in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1 and "deaths = -4" in proc.stderr
