@@ -51,6 +51,10 @@ _LAZY = {
     "SensitivityResult": "sensitivity",
     "load_sensitivity": "sensitivity",
     "coverage_study": "parallel",
+    "DeathTable": "deaths",
+    "classic_excess": "models.excess",
+    "ExcessBayes": "models.excess_bayes",
+    "RegistryMultiplier": "models.registry",
 }
 
 __all__ = [
@@ -68,7 +72,10 @@ __all__ = [
 if TYPE_CHECKING:  # pragma: no cover
     from . import datasets
     from .containers import CaptureTable, ConfirmedCounts, ReportingTriangle
+    from .deaths import DeathTable
     from .models.bma import DecomposableBMA
+    from .models.excess import classic_excess
+    from .models.excess_bayes import ExcessBayes
     from .models.latent_class import LatentClass
     from .models.loglinear import (
         LogLinear,
@@ -77,6 +84,7 @@ if TYPE_CHECKING:  # pragma: no cover
         posterior_predictive_check,
     )
     from .models.nowcast import Nowcast
+    from .models.registry import RegistryMultiplier
     from .models.two_list import TwoList
     from .models.underreporting import UnderReporting
     from .parallel import coverage_study
