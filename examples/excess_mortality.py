@@ -24,8 +24,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from casualty_models.containers.deaths import ExcessCases, ListMatches  # noqa: E402
 from casualty_models.datasets import load_death_table  # noqa: E402
-from casualty_models.deaths import ExcessCases, ListMatches  # noqa: E402
 from casualty_models.models.excess import classic_excess, plot_by_region  # noqa: E402
 from casualty_models.models.registry import RegistryMultiplier, registry_summary  # noqa: E402
 

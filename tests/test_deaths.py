@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from casualty_models.containers.deaths import DeathTable, parse_age_band
 from casualty_models.datasets import load_death_table
-from casualty_models.deaths import DeathTable, parse_age_band
 from casualty_models.errors import DataValidationError
 
 

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from casualty_models.cli import main
+from casualty_models.containers.deaths import ExcessCases, ListMatches
 from casualty_models.datasets import load_death_table
-from casualty_models.deaths import ExcessCases, ListMatches
 from casualty_models.errors import DataValidationError
 from casualty_models.models.excess import classic_excess
 from casualty_models.models.excess_bayes import ExcessBayes, excess_summary

@@ -26,7 +26,7 @@ PKG = "casualty_models"
 #: top-level module or sub-package -> layer
 LAYERS = {
     "_version": 0, "errors": 0, "validation": 0, "priors": 0,
-    "containers": 1, "datasets": 1, "simulate": 1, "deaths": 1,
+    "containers": 1, "datasets": 1, "simulate": 1,
     "results": 2, "results_mle": 2, "_datatree": 2, "_plotting": 2,
     "models": 3, "sensitivity": 3, "parallel": 3,  # sensitivity's executor runs models
     "nowcast_chart": 3,  # fastnuts: a reader of nowcast results (imports models.nowcast_eval)

@@ -51,7 +51,7 @@ _LAZY = {
     "SensitivityResult": "sensitivity",
     "load_sensitivity": "sensitivity",
     "coverage_study": "parallel",
-    "DeathTable": "deaths",
+    "DeathTable": "containers",
     "classic_excess": "models.excess",
     "ExcessBayes": "models.excess_bayes",
     "RegistryMultiplier": "models.registry",
@@ -72,7 +72,7 @@ __all__ = [
 if TYPE_CHECKING:  # pragma: no cover
     from . import datasets
     from .containers import CaptureTable, ConfirmedCounts, ReportingTriangle
-    from .deaths import DeathTable
+    from .containers.deaths import DeathTable
     from .models.bma import DecomposableBMA
     from .models.excess import classic_excess
     from .models.excess_bayes import ExcessBayes

@@ -94,8 +94,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _death_table(args: argparse.Namespace) -> Any:
+    from ..containers.deaths import DeathTable
     from ..datasets import load_death_table
-    from ..deaths import DeathTable
 
     if args.dataset:
         return load_death_table(args.dataset)

@@ -3,6 +3,8 @@
 - :mod:`.capture`: :class:`CaptureTable` (people by capture pattern over K lists);
 - :mod:`.counts`: :class:`ConfirmedCounts` (deaths confirmed by one source);
 - :mod:`.triangle`: :class:`ReportingTriangle` (counts by event period and reporting delay);
+- :mod:`.deaths`: :class:`DeathTable` (deaths by region, year, age and sex) and the
+  registry-multiplier inputs :class:`ListMatches`, :class:`ExcessCases`;
 - :mod:`._common`: what they share (reading CSV files, checking counts, labels).
 
 Inputs are validated once, here, at the boundary; models trust them.
@@ -20,6 +22,7 @@ from ._common import (
 )
 from .capture import CaptureTable
 from .counts import ConfirmedCounts
+from .deaths import DeathTable, ExcessCases, ListMatches
 from .triangle import ReportingTriangle
 
 __all__ = [
@@ -28,6 +31,9 @@ __all__ = [
     "MAX_COUNT",
     "CaptureTable",
     "ConfirmedCounts",
+    "DeathTable",
+    "ExcessCases",
+    "ListMatches",
     "ReportingTriangle",
     "observable_patterns",
     "pattern_label",

@@ -230,7 +230,7 @@ def load_capture_table(name: str, stratum: str | None = None,
 
 @functools.lru_cache(maxsize=4)
 def load_death_table(name: str = "rosstat_deaths") -> Any:
-    """A shipped death-registration table as a :class:`~casualty_models.deaths.DeathTable`.
+    """A shipped death-registration table as a :class:`~casualty_models.containers.deaths.DeathTable`.
 
     ``rosstat_deaths``: 88 region labels (85 federal subjects, the two composite
     regions that contain autonomous okrugs, and the national row), 1990-2023,
@@ -239,7 +239,7 @@ def load_death_table(name: str = "rosstat_deaths") -> Any:
     Arkhangelsk oblast 2016 female) and left out of baselines.  The table is
     immutable, so it is read once per process and shared.
     """
-    from ..deaths import DeathTable
+    from ..containers.deaths import DeathTable
 
     d = _get(name)
     if d.kind != "registry":

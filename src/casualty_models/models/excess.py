@@ -58,7 +58,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from ..deaths import DeathTable
+from ..containers.deaths import DeathTable
 from ..errors import DataValidationError
 
 __all__ = ["DEFAULT_AGES", "ClassicExcess", "classic_excess", "plot_by_region", "select_regions"]

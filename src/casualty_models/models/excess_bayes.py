@@ -41,7 +41,7 @@ population's death rate).  Excess deaths are
 groups and regions are sums of draws.
 
 Regions and the national total.  Fitted on the 85 federal subjects
-(:meth:`~casualty_models.deaths.DeathTable.subjects`), the national excess is
+(:meth:`~casualty_models.containers.deaths.DeathTable.subjects`), the national excess is
 the draw-by-draw sum of the regional excesses.  Its observed part is exactly
 the national row (the subjects add up to it in every year from 2004, except
 Krasnoyarsk's flagged 2016, which is left out of the baseline); its baseline
@@ -66,7 +66,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from ..deaths import DeathTable
+from ..containers.deaths import DeathTable
 from ..errors import DataValidationError, PriorError
 from ..results import Results, build_datatree, posterior_array
 from ._base import check_sampling_args, run_nuts

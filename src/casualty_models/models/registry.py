@@ -50,7 +50,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from ..deaths import DeathTable, ExcessCases, ListMatches, read_registry_counts
+from ..containers.deaths import DeathTable, ExcessCases, ListMatches, read_registry_counts
 from ..errors import DataValidationError, IdentifiabilityWarning, PriorError, warn
 from ..results import Results, build_datatree, posterior_array
 from ._base import check_sampling_args

@@ -38,7 +38,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .errors import DataValidationError
+from ..errors import DataValidationError
 
 __all__ = ["NATIONAL_LABELS", "ROSSTAT_COMPOSITES", "DeathTable", "ExcessCases", "ListMatches",
            "parse_age_band", "read_registry_counts"]
