@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import warnings
 
 import numpy as np
 import pytest
@@ -211,8 +212,12 @@ def test_bad_configuration_rejected(kwargs, err, match):
 def test_bad_fit_arguments_rejected(kosovo):
     with pytest.raises(DataValidationError, match=r"draws=0 is not allowed"):
         LatentClass().fit(kosovo, draws=0)
-    with pytest.raises(DataValidationError, match=r"thin=0 is not allowed|draws=0"):
+    with pytest.raises(DataValidationError, match=r"^thin=0 is not allowed"):
         LatentClass().fit(kosovo, thin=0)
+    with pytest.raises(DataValidationError, match=r"^burn_in=-1 is not allowed"):
+        LatentClass().fit(kosovo, burn_in=-1)
+    with pytest.raises(DataValidationError, match=r"^chains=0 is not allowed"):
+        LatentClass().fit(kosovo, chains=0)
     with pytest.raises(DataValidationError, match=r"table must be a CaptureTable, got dict"):
         LatentClass().fit({"10": 3})  # type: ignore[arg-type]
 
@@ -320,3 +325,77 @@ def test_multinomial_sampler_matches_its_moments():
         cov = np.cov(x.T)
         # sd of this covariance estimate is about 0.6% of it: 3% is 5 sd
         np.testing.assert_allclose(cov[1, 3], -n * prob[1] * prob[3], rtol=0.03)
+
+
+# ---------------------------------------------------------------- exactness (issue 12)
+def test_log_ndtr_matches_scipy_in_both_tails():
+    from casualty_models.models._lcmcr_gibbs import _log_ndtr, _log_rounded_normal
+
+    z = np.r_[-60.0, -38.0, -31.0, -29.0, -12.0, -3.0, 0.0, 0.7, 4.9, 5.1, 9.0, 30.0]
+    got = np.array([_log_ndtr(v) for v in z])
+    np.testing.assert_allclose(got, special.log_ndtr(z), rtol=1e-12, atol=1e-300)
+    # the rounded normal is a probability distribution on the integers and its far tail
+    # is the difference of two normal CDFs (no cancellation to zero)
+    mode, sd = 103.3, 7.5
+    ks = np.arange(-200, 400)
+    p = np.exp([_log_rounded_normal(int(k), mode, sd) for k in ks])
+    assert p.sum() == pytest.approx(1.0, abs=1e-12)
+    far = _log_rounded_normal(500, mode, sd)
+    a, b = (499.5 - mode) / sd, (500.5 - mode) / sd
+    exact = special.log_ndtr(-a) + np.log1p(-np.exp(special.log_ndtr(-b) - special.log_ndtr(-a)))
+    assert far == pytest.approx(exact, rel=1e-10)
+
+
+@pytest.mark.parametrize(("a", "b"), [(1.0, 0.01), (1.0, 0.3), (3.0, 0.02), (40.0, 2.5)])
+def test_sticks_drawn_in_log_space_have_the_exact_mean_log(a, b):
+    """E[log(1 - V)] = psi(b) - psi(a + b) for V ~ Beta(a, b); with a = 1 and b = 0.01 it
+    is -100, which a draw of V clamped at 1 - 1e-12 (log >= -27.6) cannot reach.
+    Tolerance 5 standard errors (false-failure rate 6e-7 per case)."""
+    from numba import njit
+
+    from casualty_models.models._lcmcr_gibbs import _log_beta_pair
+
+    @njit
+    def draw(g, a, b, size):  # type: ignore[no-untyped-def]
+        out = np.empty((size, 2))
+        for i in range(size):
+            lv, l1v = _log_beta_pair(g, a, b)
+            out[i, 0] = lv
+            out[i, 1] = l1v
+        return out
+
+    x = draw(np.random.default_rng(3), a, b, 200_000)
+    for col, exact in ((1, special.digamma(b) - special.digamma(a + b)),
+                       (0, special.digamma(a) - special.digamma(a + b))):
+        se = x[:, col].std() / np.sqrt(x.shape[0])
+        assert abs(x[:, col].mean() - exact) < 5 * se, (col, x[:, col].mean(), exact)
+    # V and 1 - V add up to one
+    np.testing.assert_allclose(np.exp(x[:1000, 0]) + np.exp(x[:1000, 1]), 1.0, rtol=1e-12)
+
+
+@pytest.mark.parametrize("prior", [(1.0, 1.0), (0.25, 0.25)])
+def test_prior_only_run_gives_the_prior_mean_of_alpha(prior):
+    """With no data, LCMCR's update of alpha given the sticks (``collapsed_alpha=False``)
+    samples the prior: E[alpha] = shape / rate = 1.  The old clamp of V at 1 - 1e-12 gave
+    1.66 for Gamma(1, 1).  Tolerance 5 batch-means standard errors (false-failure rate
+    about 1e-6 if the batch means are normal)."""
+    from casualty_models.models._lcmcr_gibbs import run_chains
+
+    out = run_chains(np.array([[1, 0, 0]], dtype=np.uint8), np.array([0]), n_classes=10,
+                     alpha_prior=prior, capture_prior=(1.0, 1.0), n_prior=(0.0, 0.0),
+                     draws=40_000, burn_in=1000, thin=2, seeds=np.array([1, 2]), n_moves=0,
+                     n_swaps=0, collapsed_alpha=False)
+    alpha = out["alpha"]
+    assert (out["n0"] == 0).all()
+    batch = alpha.reshape(alpha.shape[0], 40, -1).mean(axis=-1).ravel()
+    se = batch.std(ddof=1) / np.sqrt(batch.size)
+    assert abs(alpha.mean() - prior[0] / prior[1]) < 5 * se, (alpha.mean(), se)
+
+
+def test_lists_that_never_overlap_warn():
+    table = CaptureTable.from_mapping({"100": 300, "010": 200, "001": 100}, lists=["A", "B", "C"])
+    with pytest.warns(IdentifiabilityWarning, match=r"no record of list\(s\) \['A', 'B', 'C'\]"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            LatentClass(tempering=False).fit(table, draws=10, thin=1, burn_in=10, chains=2,
+                                             random_seed=1)
