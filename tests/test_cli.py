@@ -61,7 +61,9 @@ def test_two_list_json_contract(capsys):
      (["underreport"], "give either --confirmed"),
      (["underreport", "--input", "/no/such.csv"], "does not exist"),
      (["two-list", "--both", "10"], "give --both, --only-a and --only-b"),
-     (["mse", "--dataset", "nope"], "unknown dataset 'nope'")],
+     (["mse", "--dataset", "nope"], "unknown dataset 'nope'"),
+     (["underreport", "--confirmed", "100", "--seed", "-1"], "--seed=-1 is not allowed"),
+     (["mse", "--dataset", "kosovo", "--draws", "0"], "--draws=0 is not allowed")],
 )
 def test_bad_input_is_one_line_without_traceback(argv, match):
     proc = subprocess.run(CLI + argv, capture_output=True, text=True, timeout=120)
@@ -89,3 +91,14 @@ def test_datasets_listing(capsys):
     names = {r["name"] for r in rows}
     assert {"kosovo", "gaza", "hus_o104", "russia_named_list"} <= names
     assert all(os.path.exists(r["file"]) and r["citation"] for r in rows)
+
+
+def test_out_onto_an_existing_file_is_one_line(tmp_path):
+    target = tmp_path / "results.txt"
+    target.write_text("keep me")
+    proc = subprocess.run(CLI + ["underreport", "--confirmed", "100", "--out", str(target)],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert "is an existing file: expected a directory" in proc.stderr
+    assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+    assert target.read_text() == "keep me"  # nothing overwritten

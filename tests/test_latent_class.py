@@ -13,7 +13,7 @@ from scipy import special
 
 from casualty_models import CaptureTable, ConvergenceWarning, DataValidationError, PriorError
 from casualty_models.datasets import load_capture_table
-from casualty_models.errors import IdentifiabilityWarning
+from casualty_models.errors import IdentifiabilityWarning, MultimodalityWarning
 from casualty_models.models.latent_class import (
     LatentClass,
     chain_disagreement,
@@ -53,7 +53,7 @@ def test_result_contract(kosovo_fit, kosovo):
     priors = kosovo_fit.priors
     assert priors["alpha"]["shape"] == 0.25 and priors["alpha"]["rate"] == 0.25
     assert priors["capture_prob"]["alpha"] == 1.0
-    assert priors["N"] == "p(N) proportional to 1/N"
+    assert priors["N"]["text"] == "p(N) proportional to 1/N"
     assert kosovo_fit.model_config["classes"] == 10
     assert kosovo_fit.random_seed == 3
     assert kosovo_fit.attrs["data_fingerprint"] == kosovo.fingerprint()
@@ -399,3 +399,94 @@ def test_lists_that_never_overlap_warn():
             warnings.simplefilter("ignore", ConvergenceWarning)
             LatentClass(tempering=False).fit(table, draws=10, thin=1, burn_in=10, chains=2,
                                              random_seed=1)
+
+
+def test_gamma_prior_object_and_pair_give_the_same_model():
+    from casualty_models.priors import GammaPrior, prior_from_dict
+
+    a = LatentClass(alpha_prior=GammaPrior(0.5, 2.0))
+    b = LatentClass(alpha_prior=(0.5, 2.0))
+    assert a == b and isinstance(b.alpha_prior, GammaPrior)
+    rec = a.priors()["alpha"]
+    assert rec["distribution"] == "Gamma" and rec["shape"] == 0.5 and rec["rate"] == 2.0
+    assert prior_from_dict(GammaPrior(0.5, 2.0).to_dict()) == GammaPrior(0.5, 2.0)
+    assert GammaPrior(0.25, 0.25).mean == 1.0
+    with pytest.raises(PriorError, match=r"rate=-1.0 is not allowed"):
+        GammaPrior(1.0, -1.0)
+
+
+def test_mode_finder_separates_two_modes_and_sees_stuck_chains():
+    from casualty_models.models._lc_modes import chain_mode_spread, find_modes
+
+    rng = np.random.default_rng(0)
+    low = np.exp(rng.normal(np.log(50_000), 0.08, size=(4, 300)))
+    high = np.exp(rng.normal(np.log(145_000), 0.06, size=(4, 700)))
+    mixed = np.concatenate([low, high], axis=1)  # every chain explored both: 30% low
+    modes = find_modes(mixed)
+    assert len(modes) == 2
+    assert modes[0]["weight"] == pytest.approx(0.3, abs=0.005)
+    assert 60_000 < modes[0]["upper"] < 130_000
+    assert modes[1]["median"] == pytest.approx(145_000, rel=0.02)
+    assert chain_mode_spread(modes) < 0.01
+    stuck = np.concatenate([low[:2, :], high[:2, :300]], axis=0)  # 2 chains low, 2 high
+    modes = find_modes(stuck)
+    assert len(modes) == 2 and chain_mode_spread(modes) == pytest.approx(1.0)
+    # a skewed unimodal posterior (Kosovo's shape) is one mode
+    one = np.exp(rng.gamma(4.0, 0.05, size=(4, 2000)) + np.log(9_000))
+    assert len(find_modes(one)) == 1
+
+
+def test_kosovo_fit_records_one_mode_and_no_multimodality_warning(kosovo_fit):
+    modes = json.loads(kosovo_fit.attrs["modes"])["all"]
+    assert len(modes) == 1 and modes[0]["weight"] == 1.0
+    info = json.loads(kosovo_fit.attrs["tempering"])["all"]
+    assert info["used"] is True and len(info["ladder"]) == 4
+    assert np.all(np.array(info["mean_swap_rate"]) > 0.2)
+
+
+def test_tempered_fit_records_ladder_and_exchange_rates(kosovo):
+    res = LatentClass(tempering=True, rungs=3, beta_min=0.25).fit(
+        kosovo, draws=200, thin=10, burn_in=1000, chains=2, random_seed=8, progress=False)
+    info = json.loads(res.attrs["tempering"])["all"]
+    assert info["used"] is True
+    assert info["ladder"] == pytest.approx([1.0, 0.5, 0.25])
+    assert info["rung_observed"] == [4400, 2200, 1100]
+    rates = np.array(info["swap_rate"])
+    assert rates.shape == (2, 2) and np.all((rates > 0.05) & (rates < 1))
+    assert 9_000 < res.summary().loc["N_total", "median"] < 12_500
+
+
+def test_multimodality_warning_when_chains_sit_in_different_modes(monkeypatch, kosovo):
+    """The warning is driven by the chains' shares per mode: fake two chains stuck apart."""
+    from casualty_models.models import latent_class as lc
+
+    real = lc.LatentClass._run
+
+    def stuck(self, pats, cnt, **kw):  # type: ignore[no-untyped-def]
+        out = real(self, pats, cnt, **kw)
+        out["n0"][0] += 3 * int(cnt.sum()) + int(out["n0"].max())  # chain 0 far above
+        return out
+
+    monkeypatch.setattr(lc.LatentClass, "_run", stuck)
+    with pytest.warns(MultimodalityWarning, match=r"sit in different modes.*per chain \[1.00, "
+                                                   r"0.00\].*more rungs"):
+        LatentClass(tempering=False).fit(kosovo, draws=100, thin=5, burn_in=500, chains=2,
+                                         random_seed=1, progress=False)
+
+
+def test_progress_bar_off_writes_nothing(kosovo, capsys):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        LatentClass(tempering=False).fit(kosovo, draws=20, thin=1, burn_in=10, chains=2,
+                                         random_seed=1, progress=False)
+    err = capsys.readouterr().err
+    assert err == ""
+
+
+def test_tempering_settings_rejected():
+    with pytest.raises(DataValidationError, match=r"tempering='yes' is unknown"):
+        LatentClass(tempering="yes")
+    with pytest.raises(DataValidationError, match=r"rungs=1 is not allowed"):
+        LatentClass(rungs=1)
+    with pytest.raises(DataValidationError, match=r"beta_min=1.0 is not allowed"):
+        LatentClass(beta_min=1.0)

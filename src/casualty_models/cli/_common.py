@@ -16,7 +16,8 @@ import sys
 import warnings
 from typing import Any
 
-from ..errors import DataValidationError
+from ..errors import ConfigurationError, DataValidationError
+from ..validation import check_int, check_seed
 
 
 def add_input_options(p: argparse.ArgumentParser, *, what: str = "a CSV file") -> None:
@@ -36,6 +37,22 @@ def add_output_options(p: argparse.ArgumentParser, *, mcmc: bool = False) -> Non
     p.add_argument("--draws", type=int, default=2000 if mcmc else 4000,
                    help="posterior draws per chain")
     p.add_argument("--chains", type=int, default=4, help="chains (default 4)")
+
+
+def check_common_options(args: argparse.Namespace) -> None:
+    """Check the shared options before any work: one-line errors, never tracebacks."""
+    if getattr(args, "seed", None) is not None:
+        check_seed(args.seed, "--seed")
+    for name in ("draws", "chains"):
+        if getattr(args, name, None) is not None:
+            check_int(f"--{name}", getattr(args, name), low=1)
+    out = getattr(args, "out", None)
+    if out and os.path.exists(out) and not os.path.isdir(out):
+        raise ConfigurationError(
+            f"--out {out!r} is an existing file: expected a directory (it receives result.nc, "
+            "summary.json, summary.csv and posterior.png). Fix: pass a new or existing "
+            "directory name."
+        )
 
 
 def read_table(args: argparse.Namespace) -> Any:

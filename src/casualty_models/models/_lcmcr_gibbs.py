@@ -40,6 +40,17 @@ conditions on them (a partially collapsed Gibbs sampler, van Dyk & Park
 2008), so the joint posterior is kept.  ``n_moves = n_swaps = 0`` with
 ``collapsed_alpha=False`` is LCMCR's plain Gibbs sampler.
 
+Replica exchange (:func:`_run_block`): a chain holds one replica per rung of a
+ladder of data fractions :math:`\beta_r`; rung ``r`` runs the sweep above on
+the integer table ``round(beta_r * counts)`` (:func:`rung_tables`), so its
+target is the exact posterior given that table and every update is its exact
+conditional.  Neighbouring rungs exchange :math:`(\lambda, \pi, \alpha)`, the
+only state a sweep carries over (memberships and the unobserved count are
+redrawn from their conditionals first), with the Metropolis ratio of the
+rung densities, :math:`p(\theta) \prod_x (P_x / (1 - P_0))^{c^{(r)}_x}`
+(:func:`_rung_log_lik`; memberships and N summed out).  The derivation is in
+:class:`casualty_models.models.latent_class.LatentClass`.
+
 A sweep costs :math:`O(P K^* J)` for ``P`` distinct observed patterns and
 ``J`` lists, whatever the number of people.  Random numbers come from one
 NumPy ``Generator`` (PCG64) per chain, seeded from the chain's seed, so draws

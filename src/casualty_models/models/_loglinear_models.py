@@ -22,6 +22,7 @@ import pandas as pd
 
 from ..containers import CaptureTable
 from ..errors import DataValidationError, IdentifiabilityWarning, warn
+from ..validation import check_choice, check_number
 from ._loglinear_fit import Term, batched_poisson_fit, design, enumerate_hierarchical
 
 __all__ = ["all_models", "model_range"]
@@ -199,17 +200,11 @@ def all_models(
         raise DataValidationError(
             f"all_models needs a CaptureTable, got {type(table).__name__}."
         )
-    if criterion not in _CRITERIA:
-        raise DataValidationError(
-            f"criterion={criterion!r} is unknown: expected one of {list(_CRITERIA)}."
-        )
+    check_choice("criterion", criterion, _CRITERIA)
+    check_choice("search", search, ("auto", "all", "stepwise"))
     k = table.n_lists
     if search == "auto":
         search = "all" if k <= 5 else "stepwise"
-    if search not in ("all", "stepwise"):
-        raise DataValidationError(
-            f"search={search!r} is unknown: expected 'auto', 'all' or 'stepwise'."
-        )
     if search == "all" and k > 5:
         raise DataValidationError(
             f"search='all' with {k} lists: the number of hierarchical models explodes beyond "
@@ -255,12 +250,8 @@ def model_range(models: pd.DataFrame, *, criterion: str = "AIC",
     dict with ``best`` (label), ``N_best``, ``N_min``, ``N_max``, ``n_models``
     and ``models`` (labels of the plausible models).
     """
-    if criterion not in _CRITERIA:
-        raise DataValidationError(
-            f"criterion={criterion!r} is unknown: expected one of {list(_CRITERIA)}."
-        )
-    if not within >= 0:
-        raise DataValidationError(f"within={within!r}: expected a number >= 0.")
+    check_choice("criterion", criterion, _CRITERIA)
+    check_number("within", within, low=0.0)
     ok = models[models["status"] == "ok"]
     if ok.empty:
         raise DataValidationError(

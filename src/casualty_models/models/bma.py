@@ -80,7 +80,9 @@ from scipy.special import gammaln, logsumexp
 
 from ..containers import CaptureTable
 from ..errors import DataValidationError, IdentifiabilityWarning, PriorError, SparseDataWarning, warn
+from ..priors import inverse_n_prior, prior_record
 from ..results import Results, build_datatree, posterior_array
+from ..validation import check_int, check_number
 from ._base import check_sampling_args
 from ._graphs import decomposable_graphs, graph_matrix
 
@@ -484,25 +486,11 @@ class DecomposableBMA:
     min_observed: int = 20
 
     def __post_init__(self) -> None:
-        d = self.delta
-        if d is not None and (isinstance(d, bool) or not isinstance(d, int | float | np.number)
-                              or not np.isfinite(d) or d <= 0):
-            raise PriorError(
-                f"delta={d!r} is not allowed: expected a positive number (the prior count "
-                "per cell, e.g. 2**-K), or None for the default 2**-K."
-            )
-        n = self.n_max
-        if n is not None and (isinstance(n, bool) or not isinstance(n, int | np.integer)
-                              or n < 1):
-            raise DataValidationError(
-                f"n_max={n!r} is not allowed: expected a positive integer (the largest "
-                "number of unobserved deaths on the grid), or None to choose it automatically."
-            )
-        if isinstance(self.min_observed, bool) or not isinstance(self.min_observed, int) \
-                or self.min_observed < 0:
-            raise DataValidationError(
-                f"min_observed={self.min_observed!r} is not allowed: expected an integer >= 0."
-            )
+        if self.delta is not None:
+            check_number("delta", self.delta, low=0.0, low_open=True, error=PriorError)
+        if self.n_max is not None:
+            check_int("n_max", self.n_max, low=1)
+        check_int("min_observed", self.min_observed, low=0)
         _log_prior_fn(self.prior_n, 1)  # validate early
 
     def delta_for(self, k: int) -> float:
@@ -512,13 +500,18 @@ class DecomposableBMA:
     def priors(self, k: int) -> dict[str, Any]:
         """Return the priors used, as a JSON-ready mapping."""
         d = self.delta_for(k)
+        n_text = _log_prior_fn(self.prior_n, 1)[2]
         return {
-            "N": _log_prior_fn(self.prior_n, 1)[2],
-            "cells": {"distribution": "hyper-Dirichlet", "delta": d,
-                      "text": f"hyper-Dirichlet, delta = {d:g} per cell of the 2^{k} table "
-                              f"(margin over m lists: delta * 2^({k}-m) per cell)"},
-            "graphs": {"text": f"uniform over the {len(decomposable_graphs(k))} "
-                               f"decomposable graphs on {k} lists"},
+            "N": (inverse_n_prior() if self.prior_n in ("1/N", "1/n", "inverse")
+                  else prior_record(distribution="user" if not isinstance(self.prior_n, str)
+                                    else str(self.prior_n), text=n_text)),
+            "cells": prior_record(
+                distribution="hyper-Dirichlet", delta=d,
+                text=f"hyper-Dirichlet, delta = {d:g} per cell of the 2^{k} table "
+                     f"(margin over m lists: delta * 2^({k}-m) per cell)"),
+            "graphs": prior_record(
+                distribution="uniform", text=f"uniform over the {len(decomposable_graphs(k))} "
+                f"decomposable graphs on {k} lists"),
         }
 
     def config(self) -> dict[str, Any]:
@@ -589,7 +582,7 @@ class DecomposableBMA:
             ``model_N_q025``, ``model_N_q975`` (stratum, graph), ``sparse``
             (stratum), ``observed``.
         """
-        check_sampling_args(draws, chains)
+        check_sampling_args(draws, chains, random_seed=random_seed)
         t0 = time.perf_counter()
         if not isinstance(table, CaptureTable):
             self.fit_grid(table)  # raises the type error

@@ -75,8 +75,9 @@ from ..errors import (
     PriorError,
 )
 from ..errors import warn as _warn
-from ..priors import GammaPrior
+from ..priors import GammaPrior, inverse_n_prior
 from ..results import Results, build_datatree, posterior_array
+from ..validation import check_choice, check_int, check_number, check_seed
 from ._lc_modes import chain_mode_spread, find_modes
 
 __all__ = ["LatentClass", "chain_disagreement", "describe_modes", "run_cli", "simulate_table"]
@@ -84,11 +85,9 @@ __all__ = ["LatentClass", "chain_disagreement", "describe_modes", "run_cli", "si
 #: default burn-in and thinning of :meth:`LatentClass.fit`
 DEFAULT_BURN_IN = 10_000
 DEFAULT_THIN = 50
-#: pilot of the automatic tempering choice: chains x (burn-in + draws x thin) iterations
-PILOT_CHAINS = 4
-PILOT_BURN_IN = 1000
-PILOT_DRAWS = 200
-PILOT_THIN = 20
+#: default ladder of the replica exchange (chosen by measurement, see docs/latent_class.md)
+DEFAULT_RUNGS = 4
+DEFAULT_BETA_MIN = 0.3
 #: chains whose shares of draws in one mode differ by more than this sit in different modes
 MODE_SPREAD_MAX = 0.25
 
@@ -198,15 +197,6 @@ def chain_disagreement(n_draws: np.ndarray, *, ratio_max: float = 1.2,
     return None
 
 
-def _check_count(name: str, value: Any, low: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < low:
-        raise DataValidationError(
-            f"{name}={value!r} is not allowed: expected an integer >= {low}. Fix: pass "
-            f"{name}={max(low, 1)} or more."
-        )
-    return int(value)
-
-
 def overlap_problems(table: CaptureTable) -> list[str]:
     """Lists whose records are on no other list (the latent classes cannot be estimated)."""
     seen = table.counts.sum(axis=0) > 0
@@ -257,14 +247,12 @@ class LatentClass:
         Run chains in threads, one per core (the compiled kernel releases
         the GIL); each chain has its own NumPy ``Generator``, so the draws do
         not depend on this setting.
-    tempering : "auto", True or False, default "auto"
+    tempering : bool, default True
         Replica exchange over a ladder of data-tempered posteriors (see
-        Notes).  ``"auto"`` runs a cheap pilot of plain chains from dispersed
-        starts and tempers when the pilot's chains sit in different modes or
-        disagree; ``True`` always tempers; ``False`` never does.
-    rungs : int, default 10
+        Notes).  ``False`` runs the plain chains (one replica each).
+    rungs : int, default DEFAULT_RUNGS
         Rungs of the ladder (including the posterior itself).
-    beta_min : float, default 0.1
+    beta_min : float, default DEFAULT_BETA_MIN
         Fraction of the data at the hottest rung; rung ``r`` holds the
         fraction :math:`\beta_r = \beta_{\min}^{r / (R - 1)}`.
 
@@ -341,9 +329,9 @@ class LatentClass:
     label_swaps: int = 10
     collapsed_alpha: bool = True
     parallel: bool = True
-    tempering: bool | str = "auto"
-    rungs: int = 10
-    beta_min: float = 0.1
+    tempering: bool = True
+    rungs: int = DEFAULT_RUNGS
+    beta_min: float = DEFAULT_BETA_MIN
 
     def __post_init__(self) -> None:
         k = self.classes
@@ -365,22 +353,10 @@ class LatentClass:
                 raise DataValidationError(
                     f"{name}={m!r} is not allowed: expected an integer >= 0."
                 )
-        if self.tempering not in (True, False, "auto"):
-            raise DataValidationError(
-                f"tempering={self.tempering!r} is not allowed: expected True, False or 'auto'."
-            )
-        r = self.rungs
-        if isinstance(r, bool) or not isinstance(r, int | np.integer) or not 2 <= r <= 64:
-            raise DataValidationError(
-                f"rungs={r!r} is not allowed: expected an integer between 2 and 64 (the "
-                "default is 10)."
-            )
-        bm = self.beta_min
-        if not isinstance(bm, float | int) or not 0.0 < float(bm) < 1.0:
-            raise DataValidationError(
-                f"beta_min={bm!r} is not allowed: expected a fraction of the data strictly "
-                "between 0 and 1 (the default is 0.1)."
-            )
+        check_choice("tempering", self.tempering, (True, False))
+        object.__setattr__(self, "rungs", check_int("rungs", self.rungs, low=2, high=64))
+        object.__setattr__(self, "beta_min", check_number(
+            "beta_min", self.beta_min, low=0.0, high=1.0, low_open=True, high_open=True))
 
     @property
     def _alpha(self) -> GammaPrior:
@@ -393,7 +369,7 @@ class LatentClass:
         ga = self._alpha
         al, bl = self.capture_prior
         if self.n_prior is None:
-            n_text: dict[str, Any] | str = "p(N) proportional to 1/N"
+            n_text: dict[str, Any] = inverse_n_prior()
         else:
             an, bn = self.n_prior
             n_text = {"distribution": "NegativeBinomial (Poisson-Gamma)", "shape": an,
@@ -501,10 +477,12 @@ class LatentClass:
         """
         burn_in = DEFAULT_BURN_IN if burn_in is None else burn_in
         thin = DEFAULT_THIN if thin is None else thin
-        draws = _check_count("draws", draws, 1)
-        chains = _check_count("chains", chains, 1)
-        burn_in = _check_count("burn_in", burn_in, 0)
-        thin = _check_count("thin", thin, 1)
+        draws = check_int("draws", draws, low=1)
+        chains = check_int("chains", chains, low=1)
+        burn_in = check_int("burn_in", burn_in, low=0)
+        thin = check_int("thin", thin, low=1)
+        if random_seed is not None:
+            random_seed = check_seed(random_seed, "random_seed")
         if not isinstance(table, CaptureTable):
             raise DataValidationError(
                 f"table must be a CaptureTable, got {type(table).__name__}. Fix: build one "
@@ -532,7 +510,7 @@ class LatentClass:
             random_seed = int(np.random.SeedSequence().generate_state(1)[0] >> 1)
         n_s = len(table.strata)
         seeds = np.random.SeedSequence(random_seed).generate_state(
-            n_s * chains * 2, dtype=np.uint32).astype(np.int64).reshape(2, n_s, chains)
+            n_s * chains, dtype=np.uint32).astype(np.int64).reshape(n_s, chains)
 
         t0 = time.perf_counter()
         per: list[dict[str, np.ndarray]] = []
@@ -543,16 +521,12 @@ class LatentClass:
                 keep = table.counts[s] > 0
                 pats, cnt = table.patterns[keep], table.counts[s, keep]
                 label = str(table.strata[s])
-                if self.tempering == "auto":
-                    tempered, reason = self._pilot(pats, cnt, seeds[1, s])
-                else:
-                    tempered = bool(self.tempering)
-                    reason = f"tempering={self.tempering}"
+                tempered = bool(self.tempering)
                 out = self._run(pats, cnt, draws=draws, burn_in=burn_in, thin=thin,
-                                seeds=seeds[0, s], tempered=tempered,
+                                seeds=seeds[s], tempered=tempered,
                                 progress=None if bar is None else bar.update)
                 per.append(out)
-                info: dict[str, Any] = {"used": tempered, "reason": reason}
+                info: dict[str, Any] = {"used": tempered}
                 if tempered:
                     from ._lcmcr_gibbs import ladder, rung_tables
 
@@ -632,9 +606,10 @@ class LatentClass:
             _warn(
                 "LatentClass chains sit in different modes of the posterior of N: "
                 + "; ".join(stuck) + ". The weight of each mode, the pooled median and the "
-                "interval are not trustworthy, even if r-hat looks fine. Fix: fit with "
-                "tempering=True (and more rungs or a smaller beta_min if the exchange "
-                "rates in res.attrs['tempering'] are low), or run longer chains.",
+                "interval are not trustworthy, even if r-hat looks fine. Fix: keep tempering "
+                "on (the default) and use more rungs or a smaller beta_min, above all if "
+                "the exchange rates in res.attrs['tempering'] are low, and run longer "
+                "chains.",
                 MultimodalityWarning,
             )
         if problems:
@@ -647,22 +622,6 @@ class LatentClass:
                 ConvergenceWarning,
             )
         return result
-
-    def _pilot(self, pats: np.ndarray, cnt: np.ndarray, seeds: np.ndarray) -> tuple[bool, str]:
-        """Plain chains from dispersed starts; temper if they sit in different modes."""
-        out = self._run(pats, cnt, draws=PILOT_DRAWS, burn_in=PILOT_BURN_IN,
-                        thin=PILOT_THIN, seeds=np.resize(seeds, PILOT_CHAINS),
-                        tempered=False)
-        n = out["n0"] + int(cnt.sum())
-        mm = find_modes(n)
-        spread = chain_mode_spread(mm)
-        msg = chain_disagreement(n)
-        if len(mm) > 1 or msg:
-            return True, (f"pilot of {PILOT_CHAINS} plain chains from dispersed starts found "
-                          f"{len(mm)} mode(s) of N (largest difference between chains' "
-                          f"shares {spread:.2f})" + (f"; {msg}" if msg else ""))
-        return False, (f"pilot of {PILOT_CHAINS} plain chains from dispersed starts found one "
-                       "mode of N and agreeing chains")
 
 
 def dispersed_starts(chains: int) -> np.ndarray:

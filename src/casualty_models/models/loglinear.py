@@ -79,8 +79,9 @@ from ..errors import (
     SparseDataWarning,
     warn,
 )
-from ..priors import HalfNormalPrior, NormalPrior
+from ..priors import HalfNormalPrior, NormalPrior, prior_record
 from ..results import Results, build_datatree, posterior_array
+from ..validation import check_choice, check_int, check_number, check_probability
 from ._base import check_sampling_args, run_nuts
 from ._loglinear_fit import (
     Term,
@@ -443,14 +444,10 @@ class LogLinear:
         for name in ("intercept_sd", "main_sd", "interaction_sd"):
             NormalPrior(0.0, getattr(self, name))
         HalfNormalPrior(self.between_strata_sd)
-        if self.pooling not in _POOLINGS:
-            raise DataValidationError(
-                f"pooling={self.pooling!r} is unknown: expected one of {list(_POOLINGS)}."
-            )
-        if not 0 < self.level < 1:
-            raise DataValidationError(f"level={self.level!r}: expected a number in (0, 1).")
-        if not self.max_ratio > 1:
-            raise DataValidationError(f"max_ratio={self.max_ratio!r}: expected a number > 1.")
+        check_choice("pooling", self.pooling, _POOLINGS)
+        check_int("min_records", self.min_records, low=0)
+        check_probability("level", self.level)
+        check_number("max_ratio", self.max_ratio, low=1.0, low_open=True)
 
     # ----------------------------------------------------------- describe
     def terms(self, lists: Sequence[str]) -> list[Term]:
@@ -472,14 +469,14 @@ class LogLinear:
         out: dict[str, Any] = {}
         for key, sd in (("intercept", self.intercept_sd), ("main_effects", self.main_sd),
                         ("interactions", self.interaction_sd)):
-            p = NormalPrior(0.0, sd)
-            out[key] = {**p.to_dict(), "text": str(p)}
-        out["N_unobserved"] = {"text": "Poisson(exp(intercept)) given the parameters"}
+            out[key] = prior_record(NormalPrior(0.0, sd))
+        out["N_unobserved"] = prior_record(
+            distribution="Poisson", text="Poisson(exp(intercept)) given the parameters")
         if n_strata > 1 and self.pooling == "partial":
             h = HalfNormalPrior(self.between_strata_sd)
-            out["between_strata_sd"] = {**h.to_dict(), "text": f"{h}, one for the main "
-                                        "effects and one for the interactions (partial "
-                                        "pooling across strata)"}
+            out["between_strata_sd"] = prior_record(
+                h, text=f"{h}, one for the main effects and one for the interactions "
+                "(partial pooling across strata)")
         return out
 
     def _checks(self, table: CaptureTable, terms: list[Term],
@@ -644,7 +641,7 @@ class LogLinear:
             (stratum, list: expected share of N on each list); posterior
             predictive ``count`` (stratum, pattern); observed ``count``.
         """
-        check_sampling_args(draws, chains, tune)
+        check_sampling_args(draws, chains, tune, random_seed)
         if not isinstance(table, CaptureTable):
             raise DataValidationError(
                 f"fit needs a CaptureTable, got {type(table).__name__}."
