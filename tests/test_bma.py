@@ -158,7 +158,7 @@ def test_dga_spina_bifida_test_case():
 
 
 def model_log_prior(model, n_obs):
-    from casualty_models.models.bma import _log_prior_fn
+    from casualty_models.models._bma_grid import log_prior_fn as _log_prior_fn
 
     return _log_prior_fn(model.prior_n, n_obs)[0]
 

@@ -102,3 +102,12 @@ def test_out_onto_an_existing_file_is_one_line(tmp_path):
     assert "is an existing file: expected a directory" in proc.stderr
     assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
     assert target.read_text() == "keep me"  # nothing overwritten
+
+
+def test_semicolon_csv_on_the_command_line_is_one_line_with_a_hint(tmp_path):
+    f = tmp_path / "semi.csv"
+    f.write_text("A;B;count\n1;0;3\n0;1;2\n1;1;1\n")
+    proc = subprocess.run(CLI + ["mse", "--input", str(f)], capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 2 and "semicolon-separated" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1

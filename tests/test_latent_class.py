@@ -17,8 +17,8 @@ from casualty_models.errors import IdentifiabilityWarning, MultimodalityWarning
 from casualty_models.models.latent_class import (
     LatentClass,
     chain_disagreement,
-    simulate_table,
 )
+from casualty_models.simulate import simulate_table
 
 # 4 chains x 22,000 iterations: r-hat below 1.1 for 12 of 12 seeds tried (6,000 gave 8/12)
 SHORT = {"draws": 400, "thin": 50, "burn_in": 2000}
@@ -242,6 +242,11 @@ def test_cli_json_contract():
     assert {"r_hat", "ess_bulk", "ess_tail", "wall_time_s"} <= set(d)
     assert out["classes"] == 10 and out["thin"] == 10 and out["burn_in"] == 2000
     assert len(out["chain_medians_N"]) == 4
+    modes = out["modes"]["all"]
+    assert len(modes) == 1 and modes[0]["weight"] == 1.0 and len(modes[0]["chain_weights"]) == 4
+    assert out["tempering"]["all"]["used"] is True
+    assert len(out["tempering"]["all"]["mean_swap_rate"]) == 3
+    assert proc.stderr == ""  # no progress bar in --json mode
     assert 9_000 < out["N"]["median"] < 12_500
 
 

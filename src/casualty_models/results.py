@@ -20,7 +20,7 @@ import json
 import os
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 import pandas as pd
@@ -29,11 +29,60 @@ import xarray as xr
 from ._version import __version__
 from .errors import ConvergenceWarning, DataValidationError, warn
 
-__all__ = ["Results", "build_datatree", "load_results"]
+if TYPE_CHECKING:
+    from .results_mle import LogLinearMLE
+
+__all__ = ["FitResult", "Results", "build_datatree", "load_results"]
 
 #: Samplers whose draws are independent and exact: no convergence diagnostics.
 EXACT_SAMPLERS = ("exact", "grid")
 QUANTILES = {"q025": 0.025, "q05": 0.05, "q95": 0.95, "q975": 0.975}
+
+
+@runtime_checkable
+class FitResult(Protocol):
+    """What every fit returns and what callers (the command line) may rely on.
+
+    Satisfied by :class:`Results` (posterior draws in a DataTree) and by
+    :class:`~casualty_models.results_mle.LogLinearMLE` (a maximum-likelihood
+    estimate with a profile interval).  Both survive :meth:`save` and
+    :func:`load_results`.
+    """
+
+    @property
+    def model(self) -> str:
+        """Name of the model class that produced the result."""
+        ...
+
+    @property
+    def sampler(self) -> str:
+        """How it was computed: ``exact``, ``grid``, ``nuts``, ``gibbs`` or ``mle``."""
+        ...
+
+    def summary(self) -> pd.DataFrame:
+        """Table of the total (and strata): point estimate and interval."""
+        ...
+
+    def check_convergence(self) -> list[str]:
+        """Problems of the computation (empty when there is nothing to check)."""
+        ...
+
+    def describe_priors(self) -> str:
+        """The priors (or, for maximum likelihood, the model) in words."""
+        ...
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON contract of ``--json``: ``model``, ``observed``, ``seed``, ``N``, ..."""
+        ...
+
+    def plot(self, *, published_range: tuple[float, float] | None = None,
+             published_label: str = ..., title: str | None = None, ax: Any = None) -> Any:
+        """A figure of the estimate of the total."""
+        ...
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Write the whole result to netCDF (read back by :func:`load_results`)."""
+        ...
 
 
 def _jsonable(x: Any) -> Any:
@@ -483,9 +532,26 @@ class Results:
         )
 
 
-def load_results(path: str | os.PathLike[str]) -> Results:
-    """Read a result written by :meth:`Results.save`."""
-    return Results.load(path)
+def load_results(path: str | os.PathLike[str]) -> Results | LogLinearMLE:
+    """Read any saved result: a :class:`Results`, or a :class:`LogLinearMLE` saved by its ``save``.
+
+    The file's root attribute ``result_type`` tells them apart (a
+    :class:`Results` file has none).
+    """
+    from .results_mle import RESULT_TYPE, LogLinearMLE
+
+    if _result_type(path) != RESULT_TYPE:
+        return Results.load(path)
+    with xr.open_dataset(os.fspath(path), engine="h5netcdf") as ds:
+        return LogLinearMLE.from_dataset(ds.load())
+
+
+def _result_type(path: str | os.PathLike[str]) -> str:
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise DataValidationError(f"result file {path!r} does not exist.")
+    with xr.open_dataset(path, engine="h5netcdf") as ds:
+        return str(ds.attrs.get("result_type", ""))
 
 
 def posterior_array(

@@ -55,27 +55,23 @@ def check_common_options(args: argparse.Namespace) -> None:
         )
 
 
+def _needs_data(command: str, example: str) -> DataValidationError:
+    return DataValidationError(
+        f"{command} needs data: pass --input FILE.csv or --dataset NAME "
+        f"(e.g. --dataset {example})."
+    )
+
+
 def read_table(args: argparse.Namespace) -> Any:
     """The DataFrame named by ``--input`` or ``--dataset`` (None if neither)."""
-    import pandas as pd
-
     if getattr(args, "dataset", None):
         from ..datasets import load
 
         return load(args.dataset)
     if getattr(args, "input", None):
-        if not os.path.exists(args.input):
-            raise DataValidationError(
-                f"input file {args.input!r} does not exist. Fix: check the path, or use "
-                "--dataset NAME for a shipped dataset."
-            )
-        try:
-            return pd.read_csv(args.input)
-        except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-            raise DataValidationError(
-                f"cannot read {args.input!r} as CSV ({exc}). Fix: pass a comma-separated "
-                "file with a header row."
-            ) from None
+        from ..containers import read_csv_file
+
+        return read_csv_file(args.input)
     return None
 
 
@@ -83,11 +79,32 @@ def require_table(args: argparse.Namespace, command: str, example: str) -> Any:
     """:func:`read_table` for commands that cannot run without a table."""
     df = read_table(args)
     if df is None:
-        raise DataValidationError(
-            f"{command} needs data: pass --input FILE.csv or --dataset NAME "
-            f"(e.g. --dataset {example})."
-        )
+        raise _needs_data(command, example)
     return df
+
+
+def has_table(args: argparse.Namespace) -> bool:
+    """Whether ``--input`` or ``--dataset`` was given."""
+    return bool(getattr(args, "dataset", None) or getattr(args, "input", None))
+
+
+def read_capture_table(args: argparse.Namespace, command: str, example: str) -> Any:
+    """The validated CaptureTable named by the input, list, count and stratum options.
+
+    One reader for every subcommand: :meth:`CaptureTable.from_frame` (through
+    :func:`~casualty_models.datasets.load_capture_table` for a shipped dataset).
+    """
+    lists = [x.strip() for x in args.lists.split(",")] if getattr(args, "lists", None) else None
+    if getattr(args, "dataset", None):
+        from ..datasets import load_capture_table
+
+        return load_capture_table(args.dataset, stratum=args.stratum_column, lists=lists)
+    if not getattr(args, "input", None):
+        raise _needs_data(command, example)
+    from ..containers import CaptureTable
+
+    return CaptureTable.from_frame(args.input, lists=lists, count=args.count_column,
+                                   stratum=args.stratum_column)
 
 
 def _clean(x: Any) -> Any:

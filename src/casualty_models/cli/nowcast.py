@@ -49,7 +49,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Build the triangle and fit the nowcast."""
-    from ..triangle import ReportingTriangle
+    from ..containers import ReportingTriangle
 
     df = require_table(args, "nowcast", "hus_o104")
     tri = ReportingTriangle.from_line_list(

@@ -24,6 +24,7 @@ from ..containers import CaptureTable
 from ..errors import DataValidationError, IdentifiabilityWarning, warn
 from ..validation import check_choice, check_number
 from ._loglinear_fit import Term, batched_poisson_fit, design, enumerate_hierarchical
+from ._loglinear_terms import generator_label, term_name
 
 __all__ = ["all_models", "model_range"]
 
@@ -40,8 +41,6 @@ def _fit_models(table: CaptureTable, models: list[list[Term]],
 
     A model is a list of interaction terms; main effects are implied.
     """
-    from .loglinear import generator_label, term_name
-
     pats, y = table.dense()
     k = table.n_lists
     full = _all_terms(k)

@@ -77,10 +77,10 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from ..containers import ReportingTriangle
 from ..errors import DataValidationError, PriorError
 from ..priors import BetaPrior, HalfNormalPrior
 from ..results import Results, build_datatree, posterior_array
-from ..triangle import ReportingTriangle
 from ._base import check_sampling_args, negbin_unobserved, run_nuts
 
 __all__ = ["Nowcast", "backtest", "crps_samples", "periods_json", "periods_table",
