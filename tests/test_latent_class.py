@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import subprocess
 import sys
@@ -19,6 +20,15 @@ from casualty_models.models.latent_class import (
     chain_disagreement,
 )
 from casualty_models.simulate import simulate_table
+
+
+@contextlib.contextmanager
+def short_run():  # type: ignore[no-untyped-def]
+    """Token runs check shapes and seeds; whether their chains agree is not the point."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        yield
+
 
 # 4 chains x 22,000 iterations: r-hat below 1.1 for 12 of 12 seeds tried (6,000 gave 8/12)
 SHORT = {"draws": 400, "thin": 50, "burn_in": 2000}
@@ -74,11 +84,11 @@ def test_kosovo_short_run_near_lcmcr(kosovo_fit):
 
 def test_same_seed_same_draws_different_seed_different(kosovo):
     kw = {"draws": 50, "thin": 2, "burn_in": 100, "chains": 2}
-    with pytest.warns(ConvergenceWarning):  # far too short to agree, on purpose
+    with short_run():  # far too short to agree (a warning may or may not come)
         a = LatentClass().fit(kosovo, random_seed=11, **kw)
-    with pytest.warns(ConvergenceWarning):
+    with short_run():
         b = LatentClass().fit(kosovo, random_seed=11, **kw)
-    with pytest.warns(ConvergenceWarning):
+    with short_run():
         c = LatentClass().fit(kosovo, random_seed=12, **kw)
     np.testing.assert_array_equal(a.posterior["N"].values, b.posterior["N"].values)
     np.testing.assert_array_equal(a.posterior["alpha"].values, b.posterior["alpha"].values)
@@ -89,9 +99,9 @@ def test_same_seed_same_draws_different_seed_different(kosovo):
 
 def test_serial_and_parallel_chains_identical(kosovo):
     kw = {"draws": 30, "thin": 2, "burn_in": 50, "chains": 2, "random_seed": 5}
-    with pytest.warns(ConvergenceWarning):
+    with short_run():
         a = LatentClass(parallel=True).fit(kosovo, **kw)
-    with pytest.warns(ConvergenceWarning):
+    with short_run():
         b = LatentClass(parallel=False).fit(kosovo, **kw)
     np.testing.assert_array_equal(a.posterior["N"].values, b.posterior["N"].values)
 
@@ -161,7 +171,7 @@ def test_large_sparse_table_is_stored_by_pattern():
     assert table.n_lists == 20
     assert table.patterns.shape[0] < 100_000
     assert table.patterns.nbytes + table.counts.nbytes < 20 * 100_000
-    with pytest.warns(ConvergenceWarning):  # a token run: only shapes are checked
+    with short_run():  # a token run: only shapes are checked
         res = LatentClass().fit(table, draws=5, thin=1, burn_in=5, chains=2, random_seed=1)
     assert res.posterior["N"].shape == (2, 5, 1)
 
@@ -183,14 +193,16 @@ def test_chain_disagreement_detects_a_stuck_chain():
 
 
 def test_disagreeing_chains_warn_with_meaning(kosovo):
-    with pytest.warns(ConvergenceWarning, match="chains disagree.*stuck.*run longer"):
-        LatentClass().fit(kosovo, draws=20, thin=1, burn_in=0, chains=4, random_seed=1)
+    # chains from dispersed starts without burn-in: either message explains the trouble
+    with pytest.warns(ConvergenceWarning, match="chains (disagree.*stuck.*run longer|sit in "
+                                                "different modes.*not trustworthy)"):
+        LatentClass(tempering=False).fit(kosovo, draws=20, thin=1, burn_in=0, chains=4,
+                                         random_seed=1, progress=False)
 
 
 def test_two_lists_with_classes_warn_not_identified():
     table = CaptureTable.from_mapping({"10": 40, "01": 30, "11": 10}, lists=["A", "B"])
-    with pytest.warns(IdentifiabilityWarning, match="fewer than three lists"), \
-            pytest.warns(ConvergenceWarning):
+    with pytest.warns(IdentifiabilityWarning, match="fewer than three lists"), short_run():
         LatentClass(classes=3).fit(table, draws=10, thin=1, burn_in=0, chains=2,
                                    random_seed=1)
 
@@ -264,10 +276,10 @@ def test_example_script_runs(tmp_path, load_example):
 
 def test_unseeded_fit_records_the_seed_it_drew(kosovo):
     kw = {"draws": 20, "thin": 1, "burn_in": 10, "chains": 2}
-    with pytest.warns(ConvergenceWarning):
+    with short_run():
         a = LatentClass().fit(kosovo, random_seed=None, **kw)
     assert isinstance(a.random_seed, int)
-    with pytest.warns(ConvergenceWarning):
+    with short_run():
         b = LatentClass().fit(kosovo, random_seed=a.random_seed, **kw)
     np.testing.assert_array_equal(a.posterior["N"].values, b.posterior["N"].values)
 
