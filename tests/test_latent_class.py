@@ -468,7 +468,9 @@ def test_tempered_fit_records_ladder_and_exchange_rates(kosovo):
     info = json.loads(res.attrs["tempering"])["all"]
     assert info["used"] is True
     assert info["ladder"] == pytest.approx([1.0, 0.5, 0.25])
-    assert info["rung_observed"] == [4400, 2200, 1100]
+    # each pattern's count is rounded: round(0.25 * c) summed over 15 patterns
+    expect = [int(np.rint(b * kosovo.counts[0]).sum()) for b in (1.0, 0.5, 0.25)]
+    assert info["rung_observed"] == expect and abs(expect[2] - 1100) <= 8
     rates = np.array(info["swap_rate"])
     assert rates.shape == (2, 2) and np.all((rates > 0.05) & (rates < 1))
     assert 9_000 < res.summary().loc["N_total", "median"] < 12_500

@@ -281,7 +281,7 @@ def _log_beta_pair(g, a: float, b: float) -> tuple[float, float]:
 @njit(cache=True, nogil=True)
 def _log_ndtr(z: float) -> float:
     """Log Phi(z), accurate in both tails (``math.erfc`` is accurate in relative terms)."""
-    if z > 5.0:
+    if z > 0.0:
         return math.log1p(-0.5 * math.erfc(z / _SQRT2))
     if z > -30.0:
         return math.log(0.5 * math.erfc(-z / _SQRT2))
