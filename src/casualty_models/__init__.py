@@ -21,6 +21,7 @@ from .errors import (
     ConvergenceWarning,
     DataValidationError,
     IdentifiabilityWarning,
+    MultimodalityWarning,
     PriorError,
     SparseDataWarning,
 )
@@ -32,6 +33,7 @@ _LAZY = {
     "BetaPrior": "priors",
     "NormalPrior": "priors",
     "HalfNormalPrior": "priors",
+    "GammaPrior": "priors",
     "Results": "results",
     "load_results": "results",
     "UnderReporting": "models.underreporting",
@@ -54,6 +56,7 @@ __all__ = [
     "ConvergenceWarning",
     "DataValidationError",
     "IdentifiabilityWarning",
+    "MultimodalityWarning",
     "PriorError",
     "SparseDataWarning",
     "__version__",
@@ -74,7 +77,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .models.nowcast import Nowcast
     from .models.two_list import TwoList
     from .models.underreporting import UnderReporting
-    from .priors import BetaPrior, HalfNormalPrior, NormalPrior
+    from .priors import BetaPrior, GammaPrior, HalfNormalPrior, NormalPrior
     from .results import Results, load_results
     from .results_mle import LogLinearMLE
 
