@@ -573,8 +573,10 @@ def describe_modes(modes: list[dict[str, Any]]) -> str:
     parts = []
     for m in modes:
         shares = ", ".join(f"{w:.2f}" for w in m["chain_weights"])
-        parts.append(f"N near {m['median']:,.0f} (between {m['lower']:,.0f} and "
-                     f"{m['upper']:,.0f}): weight {m['weight']:.2f}, per chain [{shares}]")
+        bounds = "" if len(modes) == 1 else \
+            f" (between {m['lower']:,.0f} and {m['upper']:,.0f})"
+        parts.append(f"N near {m['median']:,.0f}{bounds}: weight {m['weight']:.2f}, "
+                     f"per chain [{shares}]")
 
     return "modes " + "; ".join(parts)
 
