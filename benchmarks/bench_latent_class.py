@@ -43,7 +43,7 @@ import warnings
 from casualty_models.datasets import load_capture_table
 from casualty_models.models.latent_class import LatentClass
 res = LatentClass().fit(load_capture_table("kosovo"), chains={chains}, draws={draws},
-                        thin={thin}, burn_in={burn_in}, random_seed=1)
+                        thin={thin}, burn_in={burn_in}, random_seed=1, progress=False)
 d = res.diagnostics()
 print(time.perf_counter() - t0, d["ess_bulk"], d["wall_time_s"])
 """
@@ -131,9 +131,10 @@ def main(argv: list[str] | None = None) -> None:
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        LatentClass().fit(kosovo, chains=2, draws=5, thin=1, burn_in=5, random_seed=0)
+        LatentClass().fit(kosovo, chains=2, draws=5, thin=1, burn_in=5, random_seed=0,
+                          progress=False)
         LatentClass(parallel=False).fit(kosovo, chains=1, draws=5, thin=1, burn_in=5,
-                                        random_seed=0)
+                                        random_seed=0, progress=False)
 
     # ---- 0. seed spread on the bimodal table
     table, label, threshold = bimodal_table(args.netherlands)
@@ -186,7 +187,7 @@ def main(argv: list[str] | None = None) -> None:
 
     # ---- 2. cold process to an ESS of 1,000
     print("\n2. Cold process (imports + compilation or cache load + sampling) to ESS(N) >= 1000")
-    cold = {"chains": 4, "draws": 1000, "thin": 150, "burn_in": 10_000}
+    cold = {"chains": 4, "draws": 1000, "thin": 40, "burn_in": 3_000}  # tempered default
     if args.quick:
         cold = {"chains": 2, "draws": 100, "thin": 10, "burn_in": 500}
     code = COLD_SCRIPT.format(**cold)
