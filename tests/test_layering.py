@@ -4,7 +4,7 @@ From the bottom up (each layer imports only its own and lower layers):
 
 0. foundation: ``errors``, ``validation``, ``priors``, ``_version``;
 1. data containers: ``containers/``, ``datasets/``, the simulators (``simulate``);
-2. result objects: ``results``, ``results_mle`` (the contract every fit returns);
+2. result objects: ``results``, ``results_mle``, ``_datatree`` (the contract every fit returns);
 3. models: ``models/`` (array maths, samplers, model classes; ``fit`` builds a result);
 4. command line: ``cli/`` (the only place that parses arguments or prints).
 
@@ -27,8 +27,9 @@ PKG = "casualty_models"
 LAYERS = {
     "_version": 0, "errors": 0, "validation": 0, "priors": 0,
     "containers": 1, "datasets": 1, "simulate": 1, "deaths": 1,
-    "results": 2, "results_mle": 2,
-    "models": 3, "sensitivity": 3,
+    "results": 2, "results_mle": 2, "_datatree": 2,
+    "models": 3, "sensitivity": 3, "parallel": 3,  # sensitivity's executor runs models
+    "nowcast_chart": 3,  # fastnuts: a reader of nowcast results (imports models.nowcast_eval)
     "cli": 4,
     "__init__": 5,
 }

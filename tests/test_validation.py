@@ -51,3 +51,17 @@ def test_model_settings_use_the_vocabulary():
         check_sampling_args(10, 1, random_seed=-1)
     with pytest.raises(ConfigurationError, match=r"tune=-1 is not allowed"):
         check_sampling_args(10, 1, -1)
+
+
+def test_priors_records_have_one_shape():
+    from casualty_models import LatentClass, TwoList, UnderReporting
+
+    records = [UnderReporting().priors(), UnderReporting().priors(3), TwoList().priors(),
+               LogLinear().priors(), LogLinear(pooling="partial").priors(2),
+               DecomposableBMA().priors(4), LatentClass().priors()]
+    for rec in records:
+        for name, entry in rec.items():
+            assert isinstance(entry, dict), (name, entry)
+            assert isinstance(entry["distribution"], str) and isinstance(entry["text"], str)
+    assert UnderReporting().priors()["N"] == DecomposableBMA().priors(3)["N"] == {
+        "distribution": "1/N", "text": "p(N) proportional to 1/N"}

@@ -57,7 +57,7 @@ class LogLinearMLE:
         Fitted expected counts of the observable cells (``patterns``).
     status : list of str
         ``"ok"``, ``"sparse"`` (few records or overlaps), ``"not estimable"``
-        (no record on two lists: N is NaN, its interval [observed, inf]),
+        (no record on two lists: N and the lower limit are NaN, the upper inf),
         ``"boundary"`` (an empty margin or a list that overlaps nothing),
         ``"implausible"`` (N above ``max_ratio`` times the observed) or
         ``"unbounded"`` (the MLE of N is infinite).

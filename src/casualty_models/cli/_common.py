@@ -14,10 +14,13 @@ import math
 import os
 import sys
 import warnings
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigurationError, DataValidationError
 from ..validation import check_int, check_seed
+
+if TYPE_CHECKING:  # results imports pandas/xarray: not at --help time
+    from ..results import FitResult
 
 
 def add_input_options(p: argparse.ArgumentParser, *, what: str = "a CSV file") -> None:
@@ -117,9 +120,18 @@ def _clean(x: Any) -> Any:
     return x
 
 
-def emit(result: Any, args: argparse.Namespace, extra: dict[str, Any] | None = None,
-         published_range: tuple[float, float] | None = None) -> int:
-    """Print the result (table or JSON) and write files to ``--out``."""
+def emit(result: FitResult, args: argparse.Namespace, extra: dict[str, Any] | None = None,
+         *, published_range: tuple[float, float] | None = None,
+         published_label: str = "published range", title: str | None = None,
+         table: Any = None) -> int:
+    """Print the result (table or JSON) and write files to ``--out``.
+
+    ``extra`` adds (or replaces) fields of the JSON; ``table`` replaces the
+    printed summary (and ``summary.csv``) when the subcommand has a better one
+    (e.g. exact grid quantiles instead of quantiles of draws), so that the
+    text and the JSON give one answer.  ``published_range``, ``published_label``
+    and ``title`` go to the plot.
+    """
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         problems = result.check_convergence()
@@ -133,13 +145,15 @@ def emit(result: Any, args: argparse.Namespace, extra: dict[str, Any] | None = N
         result.save(os.path.join(args.out, "result.nc"))
         with open(os.path.join(args.out, "summary.json"), "w") as fh:
             json.dump(payload, fh, indent=2)
-        result.summary().to_csv(os.path.join(args.out, "summary.csv"))
+        summary = result.summary() if table is None else table
+        summary.to_csv(os.path.join(args.out, "summary.csv"))
         import matplotlib
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
 
-        fig = result.plot(published_range=published_range)
+        fig = result.plot(published_range=published_range, published_label=published_label,
+                          title=title)
         fig.savefig(os.path.join(args.out, "posterior.png"), dpi=120)
         plt.close(fig)
     if args.json:
@@ -153,7 +167,7 @@ def emit(result: Any, args: argparse.Namespace, extra: dict[str, Any] | None = N
             print(f"model: {payload['model']}  sampler: {payload['sampler']}  "
                   f"seed: {payload['seed']}  observed: {payload['observed']:,}")
             print(result.describe_priors())
-            print(result.summary())
+            print(result.summary() if table is None else table)
         if extra:
             for k, v in extra.items():
                 if isinstance(v, int | float | str):

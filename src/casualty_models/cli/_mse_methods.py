@@ -27,30 +27,49 @@ def _interactions(args: argparse.Namespace) -> list[str]:
 
 
 def run_mle(args: argparse.Namespace, table: CaptureTable) -> int:
-    """``mse --method mle``: one log-linear model; with ``--all-models`` every hierarchical one."""
+    """``mse --method mle``: one log-linear model; with ``--all-models`` every hierarchical one.
+
+    With ``--all-models`` the headline (text and JSON ``N``) is the best usable
+    model by ``--criterion`` (AIC by default) unless ``--interactions`` names
+    one, and the range of N across the models within 2 points of the best is
+    printed for AIC and BIC.
+    """
     from ..models.loglinear import LogLinear, all_models, model_range
 
-    res = LogLinear(interactions=_interactions(args)).fit_mle(table)
-    extra: dict[str, Any] = {}
-    if getattr(args, "all_models", False):
-        tab = all_models(table, quiet=True)
-        extra["models"] = [
+    chosen = _interactions(args)
+    if not getattr(args, "all_models", False):
+        return emit(LogLinear(interactions=chosen).fit_mle(table), args)
+    crit = args.criterion
+    tab = all_models(table, criterion=crit, quiet=True)
+    ranges = {c: model_range(tab, criterion=c, within=2.0) for c in ("AIC", "BIC")}
+    best = ranges[crit]
+    res = LogLinear(interactions=chosen or best["best_interactions"]).fit_mle(table)
+    extra: dict[str, Any] = {
+        "criterion": crit,
+        "best_model": best["best"],
+        "headline": "--interactions" if chosen else f"best by {crit}",
+        "models": [
             {"model": str(r["model"]), "terms": list(r["interactions"]),
              "AIC": float(r["AIC"]), "BIC": float(r["BIC"]), "N": float(r["N"]),
              "status": str(r["status"])}
             for r in tab.to_dict("records")
-        ]
-        extra["models_searched"] = tab.attrs.get("search", "all")
-        if not getattr(args, "json", False):
-            cols = ["model", "N", "AIC", "BIC", "delta_AIC", "delta_BIC", "status"]
-            with pd.option_context("display.width", 160, "display.max_colwidth", 70):
-                print(f"{len(tab)} models ({extra['models_searched']}), best 20 by AIC:")
-                print(tab[cols].head(20).to_string(index=False,
-                                                   float_format="{:,.1f}".format))
-        for crit in ("AIC", "BIC"):
-            rng = model_range(tab, criterion=crit, within=2.0)
-            extra[f"N_range_{crit}_within_2"] = [rng["N_min"], rng["N_max"]]
-            extra[f"best_{crit}"] = rng["best"]
+        ],
+        "models_searched": tab.attrs.get("search", "all"),
+    }
+    for c, rng in ranges.items():
+        extra[f"N_range_{c}_within_2"] = [rng["N_min"], rng["N_max"]]
+        extra[f"best_{c}"] = rng["best"]
+    if not getattr(args, "json", False):
+        cols = ["model", "N", "AIC", "BIC", "delta_AIC", "delta_BIC", "status"]
+        with pd.option_context("display.width", 160, "display.max_colwidth", 70):
+            print(f"{len(tab)} models ({extra['models_searched']}), best 20 by {crit}:")
+            print(tab[cols].head(20).to_string(index=False, float_format="{:,.1f}".format))
+        for c, rng in ranges.items():
+            print(f"within 2 {c} points of the best: {rng['n_models']} model(s), N from "
+                  f"{rng['N_min']:,.1f} to {rng['N_max']:,.1f}")
+        print(f"headline: the model given by --interactions, {res.extra['label']}; the best "
+              f"by {crit} is {best['best']}" if chosen else
+              f"headline: the best model by {crit}, {best['best']} (N below)")
     return emit(res, args, extra)
 
 
@@ -76,7 +95,12 @@ def _graph_row(r: Any) -> dict[str, Any]:
 
 
 def run_bma(args: argparse.Namespace, table: CaptureTable) -> int:
-    """``mse --method bma``: exact model averaging over decomposable graphs."""
+    """``mse --method bma``: exact model averaging over decomposable graphs.
+
+    One answer: the exact grid posterior (per stratum and, with strata, of the
+    total) is both the printed summary and the JSON ``N``; the draws are kept
+    in ``result.nc``.
+    """
     from ..models._graphs import decomposable_graphs
     from ..models.bma import DecomposableBMA, grid_summary, model_table
 
@@ -90,7 +114,13 @@ def run_bma(args: argparse.Namespace, table: CaptureTable) -> int:
     if "stratum" not in top.columns:
         top.insert(0, "stratum", res.strata[0])
     gs = grid_summary(res)
+    total = gs.iloc[-1]  # the only stratum, or the 'total' row
     extra: dict[str, Any] = {
+        "N": {k: float(total[k]) for k in ("mean", "median", "q025", "q05", "q95", "q975")},
+        "N_unobserved": {k: float(total[k]) - res.observed
+                         for k in ("mean", "median", "q025", "q05", "q95", "q975")},
+        "N_status": str(total["status"]),
+        "N_source": "exact grid posterior",
         "delta": model.delta_for(table.n_lists),
         "n_graphs": len(decomposable_graphs(table.n_lists)),
         "grid": {s: {k: (v.item() if hasattr(v, "item") else v) for k, v in r.items()}
@@ -110,11 +140,8 @@ def run_bma(args: argparse.Namespace, table: CaptureTable) -> int:
                   "(posterior probability; N median and 95% interval within each model):")
             shown = model_table(res) if args.all_models else top
             print(shown.to_string(index=False, float_format="{:.4f}".format))
-            for s, r in gs.iterrows():
-                flag = "  (sparse: prior-driven)" if r["sparse"] else ""
-                print(f"exact grid posterior of N [{s}]: median {r['median']:,}, 95% "
-                      f"[{r['q025']:,}, {r['q975']:,}] (n0 grid 0..{r['n_max']:,}){flag}")
-    return emit(res, args, extra=extra)
+    shown_cols = ["mean", "median", "q025", "q975", "n_max", "status", "sparse"]
+    return emit(res, args, extra=extra, table=gs[shown_cols])
 
 
 def run_latent_class(args: argparse.Namespace, table: CaptureTable) -> int:

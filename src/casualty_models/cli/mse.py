@@ -46,7 +46,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--delta", type=float,
                    help="hyper-Dirichlet cell parameter for bma (default 2^-K)")
     p.add_argument("--all-models", action="store_true",
-                   help="also report every hierarchical (mle) or decomposable (bma) model")
+                   help="also report every hierarchical (mle; the headline is then the best "
+                   "model by --criterion) or decomposable (bma) model")
+    p.add_argument("--criterion", choices=["AIC", "BIC"], default="AIC",
+                   help="criterion that picks the headline model of --all-models (default AIC)")
     p.add_argument("--classes", type=int, default=10,
                    help="latent classes K* for latent-class (default 10)")
     p.add_argument("--burn-in", type=int, default=None,

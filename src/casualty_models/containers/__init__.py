@@ -10,7 +10,14 @@ Inputs are validated once, here, at the boundary; models trust them.
 
 from __future__ import annotations
 
-from ._common import DEFAULT_PERIOD, DEFAULT_STRATUM, MAX_COUNT, pattern_label, read_csv_file
+from ._common import (
+    DEFAULT_PERIOD,
+    DEFAULT_STRATUM,
+    MAX_COUNT,
+    observable_patterns,
+    pattern_label,
+    read_csv_file,
+)
 from .capture import CaptureTable
 from .counts import ConfirmedCounts
 from .triangle import ReportingTriangle
@@ -22,6 +29,7 @@ __all__ = [
     "CaptureTable",
     "ConfirmedCounts",
     "ReportingTriangle",
+    "observable_patterns",
     "pattern_label",
     "read_csv_file",
 ]

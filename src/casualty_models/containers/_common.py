@@ -17,8 +17,8 @@ import pandas as pd
 
 from ..errors import DataValidationError
 
-__all__ = ["DEFAULT_PERIOD", "DEFAULT_STRATUM", "MAX_COUNT", "fingerprint", "pattern_label",
-           "read_csv_file"]
+__all__ = ["DEFAULT_PERIOD", "DEFAULT_STRATUM", "MAX_COUNT", "fingerprint", "observable_patterns",
+           "pattern_label", "read_csv_file"]
 
 DEFAULT_STRATUM = "all"
 DEFAULT_PERIOD = "all"
@@ -109,6 +109,16 @@ def fingerprint(payload: Mapping[str, Any]) -> str:
     """``sha256:`` hash of a JSON-able payload (keys sorted): the data fingerprint of results."""
     blob = json.dumps(payload, sort_keys=True, default=str).encode()
     return "sha256:" + hashlib.sha256(blob).hexdigest()
+
+
+def observable_patterns(k: int) -> np.ndarray:
+    """All :math:`2^K - 1` observable capture patterns, shape (2^K - 1, K), uint8.
+
+    Pattern code 1, 2, ..., :math:`2^K - 1` in order, the first list being the
+    most significant bit (the order of :meth:`CaptureTable.dense`).
+    """
+    idx = np.arange(1, 2**k)
+    return ((idx[:, None] >> np.arange(k - 1, -1, -1)) & 1).astype(np.uint8)
 
 
 def pattern_label(bits: Iterable[int]) -> str:

@@ -25,6 +25,7 @@ from ._common import (
     _row,
     _stratum_labels,
     fingerprint,
+    observable_patterns,
     pattern_label,
 )
 
@@ -429,8 +430,7 @@ class CaptureTable:
             raise DataValidationError(
                 f"{k} lists give {2**k - 1} cells: too many for a dense table."
             )
-        idx = np.arange(1, 2**k)
-        pats = ((idx[:, None] >> np.arange(k - 1, -1, -1)) & 1).astype(np.uint8)
+        pats = observable_patterns(k)
         codes = self.patterns.astype(np.int64) @ (1 << np.arange(k - 1, -1, -1))
         dense = np.zeros((len(self.strata), 2**k - 1), dtype=np.int64)
         dense[:, codes - 1] = self.counts

@@ -17,6 +17,7 @@ from numba import njit
 from scipy.special import gammaln, logsumexp
 
 from ..errors import PriorError
+from ..results import MATERIAL_TAIL, tail_levels
 from ._graphs import graph_matrix
 
 __all__ = ["TAIL_TOL", "TAIL_WARN", "GridPosterior", "LogPrior", "bma_grid", "log_joint",
@@ -24,8 +25,8 @@ __all__ = ["TAIL_TOL", "TAIL_WARN", "GridPosterior", "LogPrior", "bma_grid", "lo
 
 #: Relative posterior mass allowed beyond the automatically chosen grid end.
 TAIL_TOL = 1e-5
-#: Mass beyond the grid above which an IdentifiabilityWarning is emitted.
-TAIL_WARN = 1e-3
+#: Mass beyond the grid above which an IdentifiabilityWarning is emitted and N is unbounded.
+TAIL_WARN = MATERIAL_TAIL
 #: Per-graph quantiles of n0 reported in the model table.
 _TARGETS = np.array([0.025, 0.5, 0.975])
 
@@ -76,15 +77,31 @@ class GridPosterior:
     n_observed: int
     extra: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def unbounded(self) -> bool:
+        """Whether material posterior mass (``TAIL_WARN``) lies beyond the grid."""
+        return not self.tail_mass < TAIL_WARN
+
     def quantile(self, q: float | Sequence[float]) -> np.ndarray:
-        """Quantiles of ``N`` on the grid: the smallest N with cdf >= q."""
+        """Quantiles of ``N``: the smallest N on the grid with cdf >= q.
+
+        With material mass beyond the grid, the levels the grid does not reach
+        are infinite and the others account for that mass
+        (:func:`~casualty_models.results.tail_levels`).
+        """
+        lv = np.asarray(q, dtype=float)
+        if self.unbounded:
+            lv = tail_levels(lv, self.tail_mass)
         cdf = np.cumsum(self.posterior)
-        idx = np.searchsorted(cdf, np.asarray(q, dtype=float) * cdf[-1] - 1e-12)
-        return self.n_observed + self.n0[np.minimum(idx, self.n0.size - 1)]
+        idx = np.searchsorted(cdf, np.nan_to_num(lv, nan=0.0) * cdf[-1] - 1e-12)
+        out = (self.n_observed + self.n0[np.minimum(idx, self.n0.size - 1)]).astype(float)
+        return np.where(np.isnan(lv), np.inf, out)
 
     @property
     def mean(self) -> float:
-        """Posterior mean of ``N``."""
+        """Posterior mean of ``N`` (infinite when the grid misses material mass)."""
+        if self.unbounded:
+            return math.inf
         return float(self.n_observed + (self.n0 * self.posterior).sum())
 
 

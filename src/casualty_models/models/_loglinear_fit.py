@@ -21,6 +21,8 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 from scipy.special import gammaln
 
+from ..containers import observable_patterns as all_patterns
+
 Term = tuple[int, ...]
 
 __all__ = [
@@ -34,12 +36,6 @@ __all__ = [
     "profile_interval",
     "total_profile_interval",
 ]
-
-
-def all_patterns(k: int) -> np.ndarray:
-    """All :math:`2^K - 1` observable patterns, shape (2^K - 1, K), as in ``dense()``."""
-    idx = np.arange(1, 2**k)
-    return ((idx[:, None] >> np.arange(k - 1, -1, -1)) & 1).astype(np.uint8)
 
 
 def hierarchical_closure(terms: Iterable[Term]) -> list[Term]:

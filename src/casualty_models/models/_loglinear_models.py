@@ -246,8 +246,9 @@ def model_range(models: pd.DataFrame, *, criterion: str = "AIC",
 
     Returns
     -------
-    dict with ``best`` (label), ``N_best``, ``N_min``, ``N_max``, ``n_models``
-    and ``models`` (labels of the plausible models).
+    dict with ``best`` (label), ``best_interactions`` (its interactions, for
+    :class:`LogLinear`), ``N_best``, ``N_min``, ``N_max``, ``n_models`` and
+    ``models`` (labels of the plausible models).
     """
     check_choice("criterion", criterion, _CRITERIA)
     check_number("within", within, low=0.0)
@@ -259,6 +260,7 @@ def model_range(models: pd.DataFrame, *, criterion: str = "AIC",
         )
     best = ok.iloc[int(np.argmin(ok[criterion].to_numpy()))]
     near = ok[ok[criterion] - best[criterion] <= within]
-    return {"best": str(best["model"]), "N_best": float(best["N"]),
+    return {"best": str(best["model"]), "best_interactions": list(best["interactions"]),
+            "N_best": float(best["N"]),
             "N_min": float(near["N"].min()), "N_max": float(near["N"].max()),
             "n_models": len(near), "models": [str(x) for x in near["model"]]}

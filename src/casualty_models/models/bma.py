@@ -77,7 +77,7 @@ import xarray as xr
 from ..containers import CaptureTable
 from ..errors import DataValidationError, IdentifiabilityWarning, PriorError, SparseDataWarning, warn
 from ..priors import inverse_n_prior, prior_record
-from ..results import Results, build_datatree, posterior_array
+from ..results import QUANTILES, Results, build_datatree, posterior_array
 from ..validation import check_int, check_number
 from ._base import check_sampling_args
 from ._bma_grid import TAIL_WARN, GridPosterior, LogPrior, bma_grid, log_joint, log_prior_fn
@@ -271,8 +271,9 @@ class DecomposableBMA:
             warn(
                 f"the posterior of N has a heavy tail beyond the grid in stratum(s) {txt}: "
                 "the data do not bound the number of unobserved deaths under some models "
-                "(typically the saturated one), so the upper end of the interval depends on "
-                "where the grid stops (n_max). Report it as such, check a larger n_max, or "
+                "(typically the saturated one). N is reported as unbounded (N_status "
+                "'unbounded': infinite mean, infinite quantiles above the mass the grid "
+                "covers), never as quantiles of the truncated grid. Check a larger n_max, or "
                 "use a proper prior_n.",
                 IdentifiabilityWarning,
             )
@@ -368,21 +369,40 @@ def _check_bma(result: Results) -> xr.Dataset:
 
 
 def grid_summary(result: Results) -> pd.DataFrame:
-    """Exact grid quantiles of ``N`` per stratum (no sampling noise).
+    """Exact grid quantiles of ``N`` per stratum and, with strata, of the total.
 
-    Columns ``mean``, ``median``, ``q025``, ``q975``, ``n_max``, ``sparse``;
-    the quantile is the smallest N whose posterior cdf reaches the level.
+    Columns ``mean``, ``median``, ``q025``, ``q05``, ``q95``, ``q975``,
+    ``n_max``, ``tail_mass``, ``status`` and ``sparse``; a quantile is the
+    smallest N whose posterior cdf reaches the level (no sampling noise).  With
+    material mass beyond the grid (``status`` ``"unbounded"``) the mean and
+    the quantiles the grid does not reach are infinite.  The ``total`` row
+    (strata only) is the convolution of the independent strata's grids.
     """
     cd = _check_bma(result)
-    rows = {}
+    fits = []
     for s in cd["stratum"].values:
         p = np.asarray(cd["posterior_grid"].sel(stratum=s).values, dtype=float)
-        obs = int(cd["observed"].sel(stratum=s))
-        gp = GridPosterior(np.arange(p.size), p, np.empty(0), np.empty((0, 3)), 0.0, obs)
-        lo, med, hi = gp.quantile([0.025, 0.5, 0.975])
-        rows[str(s)] = {"mean": gp.mean, "median": int(med), "q025": int(lo),
-                        "q975": int(hi), "n_max": int(cd["n_max"].sel(stratum=s)),
-                        "sparse": bool(cd["sparse"].sel(stratum=s))}
+        fits.append((str(s), GridPosterior(
+            np.arange(p.size), p, np.empty(0), np.empty((0, 3)),
+            float(cd["tail_mass"].sel(stratum=s)), int(cd["observed"].sel(stratum=s))),
+            int(cd["n_max"].sel(stratum=s)), bool(cd["sparse"].sel(stratum=s))))
+    if len(fits) > 1:
+        from scipy.signal import fftconvolve
+
+        pmf = fits[0][1].posterior
+        for _, gp, _, _ in fits[1:]:
+            pmf = np.clip(fftconvolve(pmf, gp.posterior), 0.0, None)
+        tail = 1.0 - float(np.prod([1.0 - gp.tail_mass for _, gp, _, _ in fits]))
+        total = GridPosterior(np.arange(pmf.size), pmf / pmf.sum(), np.empty(0),
+                              np.empty((0, 3)), tail, sum(gp.n_observed for _, gp, _, _ in fits))
+        fits.append(("total", total, pmf.size - 1, any(f[3] for f in fits)))
+    levels = {"median": 0.5, **QUANTILES}
+    rows = {}
+    for name, gp, n_max, sparse in fits:
+        qs = gp.quantile(list(levels.values()))
+        rows[name] = {"mean": gp.mean, **{k: float(v) for k, v in zip(levels, qs, strict=True)},
+                      "n_max": n_max, "tail_mass": gp.tail_mass,
+                      "status": "unbounded" if gp.unbounded else "ok", "sparse": sparse}
     return pd.DataFrame.from_dict(rows, orient="index")
 
 

@@ -214,7 +214,7 @@ class LogLinear:
                 st = "not estimable"
                 m = (f"{where}none of its {int(ys.sum())} records is on two or more lists, so "
                      "the data say nothing about how many deaths the lists missed: N is not "
-                     "estimable there (reported as NaN, interval [observed, infinity]); merge "
+                     "estimable there (reported as NaN, with no interval); merge "
                      "it with a neighbouring stratum or report its observed count only.")
                 msgs.append(m)
                 if not quiet:
@@ -272,7 +272,8 @@ class LogLinear:
         for s in range(n_s):
             where = f"stratum {table.strata[s]!r}: " if table.is_stratified else ""
             if status[s] == "not estimable":
-                N[s], low[s], high[s] = math.nan, n[s], math.inf
+                # nothing is estimated: not the observed count standing in for N
+                N[s], low[s], high[s] = math.nan, math.nan, math.inf
                 continue
             if not np.isfinite(n0[s]) or n0[s] > 1e3 * max(n[s], 1.0) or not fit["converged"][s]:
                 status[s] = "unbounded"
@@ -302,21 +303,22 @@ class LogLinear:
         est = np.isfinite(N)
         if n_s == 1:
             total_lo, total_hi = float(low[0]), float(high[0])
+        elif np.isnan(N).any():
+            total_lo, total_hi = math.nan, math.inf  # a total with an unknown part is unknown
         elif not est.all():
-            # strata without an estimate (or with an infinite one) count as their observed
-            # records, and nothing bounds the total from above
+            # unbounded strata: their observed records bound the total from below only
             total_lo = float(np.where(est, low, n).sum()) if interval else math.nan
             total_hi = math.inf
         elif interval:
             total_lo, total_hi = total_profile_interval(X, y, N, self.level)
         else:
             total_lo = total_hi = math.nan
-        n_total = float(np.where(np.isnan(N), n, N).sum())
+        n_total = float(N.sum())  # NaN if a stratum is not estimable, inf if one is unbounded
         if n_s > 1 and not est.all():
             bad = [table.strata[i] for i in np.flatnonzero(~est)]
-            m = (f"strata {bad} have no finite estimate: the total counts their observed "
-                 "records only and its upper bound is infinite. Merge them with other strata "
-                 "for a usable total.")
+            m = (f"strata {bad} have no finite estimate, so neither has the total (reported "
+                 "as NaN if a stratum is not estimable, infinity if one is unbounded). Merge "
+                 "them with other strata for a usable total.")
             msgs.append(m)
             warn(m, IdentifiabilityWarning)
         names = ["(Intercept)"] + [term_name(t, table.lists) for t in terms]

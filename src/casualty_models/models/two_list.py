@@ -54,7 +54,7 @@ import pandas as pd
 import xarray as xr
 from scipy import special
 
-from ..containers import CaptureTable
+from ..containers import CaptureTable, pattern_label
 from ..errors import DataValidationError, IdentifiabilityWarning, warn
 from ..priors import BetaPrior, inverse_n_prior
 from ..results import Results, build_datatree, posterior_array
@@ -76,7 +76,7 @@ def _cells(table: CaptureTable) -> np.ndarray:
             "Fix: use a K-list model (casualty_models.LogLinear, LatentClass) or select two lists."
         )
     pats, dense = table.dense()  # patterns 01, 10, 11
-    lab = ["".join(map(str, p)) for p in pats]
+    lab = [pattern_label(p) for p in pats]
     return np.stack([dense[:, lab.index("11")], dense[:, lab.index("10")],
                      dense[:, lab.index("01")]], axis=1)
 
@@ -300,7 +300,7 @@ class TwoList:
             posterior["capture_prob"] = posterior_array(p_draws, dims + ["list"], coords)
         obs = cells.sum(axis=1)
         pats, dense = table.dense()
-        labels = ["".join(map(str, p)) for p in pats]
+        labels = [pattern_label(p) for p in pats]
         observed_data = {"count": xr.DataArray(
             dense, dims=["stratum", "pattern"],
             coords={"stratum": coords["stratum"], "pattern": labels})}
