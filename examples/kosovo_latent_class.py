@@ -42,7 +42,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--out", type=Path, help="write the figure and the table here")
     args = p.parse_args(argv)
     if args.quick:
-        args.draws, args.thin, args.burn_in = 400, 20, 3000
+        args.draws, args.thin, args.burn_in = 400, 6, 1000  # tempered: 4 rungs
     table = load_capture_table("kosovo")
     print(table)
 

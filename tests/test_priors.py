@@ -35,5 +35,5 @@ def test_bad_beta_parameters_and_round_trip():
         BetaPrior(-1, 2)
     p = BetaPrior.from_interval(0.45, 0.65)
     assert prior_from_dict(p.to_dict()) == p
-    with pytest.raises(PriorError, match=r"unknown prior distribution 'Gamma'"):
-        prior_from_dict({"distribution": "Gamma"})
+    with pytest.raises(PriorError, match=r"unknown prior distribution 'Cauchy'"):
+        prior_from_dict({"distribution": "Cauchy"})

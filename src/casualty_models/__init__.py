@@ -22,6 +22,7 @@ from .errors import (
     ConvergenceWarning,
     DataValidationError,
     IdentifiabilityWarning,
+    MultimodalityWarning,
     PriorError,
     SparseDataWarning,
 )
@@ -33,6 +34,7 @@ _LAZY = {
     "BetaPrior": "priors",
     "NormalPrior": "priors",
     "HalfNormalPrior": "priors",
+    "GammaPrior": "priors",
     "Results": "results",
     "load_results": "results",
     "UnderReporting": "models.underreporting",
@@ -63,6 +65,7 @@ __all__ = [
     "ConvergenceWarning",
     "DataValidationError",
     "IdentifiabilityWarning",
+    "MultimodalityWarning",
     "PriorError",
     "SparseDataWarning",
     "__version__",
@@ -88,7 +91,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .models.two_list import TwoList
     from .models.underreporting import UnderReporting
     from .parallel import coverage_study
-    from .priors import BetaPrior, HalfNormalPrior, NormalPrior
+    from .priors import BetaPrior, GammaPrior, HalfNormalPrior, NormalPrior
     from .results import Results, load_results
     from .results_mle import LogLinearMLE
     from .sensitivity import SensitivityResult, load_sensitivity, sensitivity

@@ -18,6 +18,7 @@ __all__ = [
     "ConvergenceWarning",
     "DataValidationError",
     "IdentifiabilityWarning",
+    "MultimodalityWarning",
     "PriorError",
     "SparseDataWarning",
     "warn",
@@ -64,6 +65,17 @@ class IdentifiabilityWarning(CasualtyModelsWarning):
 
     Examples: two lists that never overlap, an interaction whose margin is
     empty.  The posterior then reflects the prior, not the data.
+    """
+
+
+class MultimodalityWarning(ConvergenceWarning):
+    """The posterior has several modes and the chains did not explore them alike.
+
+    Chains (or the replicas at the cold temperature of a tempered sampler)
+    put different shares of their draws in different modes, so the weight of
+    each mode, and the pooled median and interval, are not trustworthy even
+    when the pooled r-hat looks fine.  A subclass of
+    :class:`ConvergenceWarning`.
     """
 
 

@@ -26,7 +26,7 @@ from scipy import optimize, special, stats
 
 from .errors import PriorError
 
-__all__ = ["BetaPrior", "HalfNormalPrior", "NormalPrior", "prior_from_dict"]
+__all__ = ["BetaPrior", "GammaPrior", "HalfNormalPrior", "NormalPrior", "prior_from_dict"]
 
 
 def _check_positive(name: str, value: float) -> float:
@@ -255,3 +255,43 @@ def prior_from_dict(d: dict[str, Any] | str) -> Any:
             f"unknown prior distribution {name!r}: expected one of {sorted(_PRIORS)}."
         )
     return _PRIORS[name](**d)
+
+
+@dataclass(frozen=True)
+class GammaPrior:
+    r"""Gamma prior :math:`\mathrm{Gamma}(\text{shape}, \text{rate})` on a positive quantity.
+
+    Rate parametrisation (mean ``shape / rate``), as LCMCR's ``a_alpha``,
+    ``b_alpha`` for the concentration of the latent-class model.
+
+    Examples
+    --------
+    >>> GammaPrior(0.25, 0.25).mean
+    1.0
+    """
+
+    shape: float = 1.0
+    rate: float = 1.0
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "shape", _check_positive("shape", self.shape))
+        object.__setattr__(self, "rate", _check_positive("rate", self.rate))
+
+    @property
+    def mean(self) -> float:
+        """Prior mean ``shape / rate``."""
+        return self.shape / self.rate
+
+    def rvs(self, size: Any, rng: np.random.Generator) -> np.ndarray:
+        """Draw from the prior."""
+        return rng.gamma(self.shape, 1.0 / self.rate, size=size)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-serialisable description (``prior_from_dict`` inverts it)."""
+        return {"distribution": "Gamma", **asdict(self)}
+
+    def __str__(self) -> str:
+        return f"Gamma(shape={self.shape:.4g}, rate={self.rate:.4g})"
+
+
+_PRIORS["Gamma"] = GammaPrior

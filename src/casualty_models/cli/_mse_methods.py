@@ -146,18 +146,34 @@ def run_bma(args: argparse.Namespace, table: CaptureTable) -> int:
 
 def run_latent_class(args: argparse.Namespace, table: CaptureTable) -> int:
     """``mse --method latent-class``: LCMCR's latent-class model by Gibbs sampling."""
+    import json
+
     import numpy as np
 
-    from ..models.latent_class import LatentClass
+    from ..models.latent_class import LatentClass, describe_modes
 
     model = LatentClass(classes=args.classes)
     res = model.fit(table, draws=args.draws, chains=args.chains, burn_in=args.burn_in,
-                    thin=args.thin, random_seed=args.seed)
+                    thin=args.thin, random_seed=args.seed, progress=not args.json)
     n = res.posterior["N_total"].values
+    modes = json.loads(res.attrs["modes"])
+    tempering = json.loads(res.attrs["tempering"])
     extra: dict[str, Any] = {
         "classes": int(args.classes),
         "burn_in": int(res.attrs["burn_in"]),
         "thin": int(res.attrs["thin"]),
         "chain_medians_N": [float(v) for v in np.median(n, axis=1)],
+        "modes": modes,
+        "tempering": tempering,
     }
-    return emit(res, args, extra=extra)
+    code = emit(res, args, extra=extra)
+    if not args.json:
+        for stratum, mm in modes.items():
+            where = "" if len(modes) == 1 else f" [{stratum}]"
+            print(f"{len(mm)} mode(s) of N{where}: {describe_modes(mm)}")
+            info = tempering[stratum]
+            if info["used"]:
+                rates = ", ".join(f"{r:.2f}" for r in info["mean_swap_rate"])
+                print(f"tempering{where}: data fractions "
+                      f"{', '.join(f'{b:.2f}' for b in info['ladder'])}; exchange rates {rates}")
+    return code

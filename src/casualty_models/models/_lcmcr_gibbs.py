@@ -40,6 +40,17 @@ conditions on them (a partially collapsed Gibbs sampler, van Dyk & Park
 2008), so the joint posterior is kept.  ``n_moves = n_swaps = 0`` with
 ``collapsed_alpha=False`` is LCMCR's plain Gibbs sampler.
 
+Replica exchange (:func:`_run_block`): a chain holds one replica per rung of a
+ladder of data fractions :math:`\beta_r`; rung ``r`` runs the sweep above on
+the integer table ``round(beta_r * counts)`` (:func:`rung_tables`), so its
+target is the exact posterior given that table and every update is its exact
+conditional.  Neighbouring rungs exchange :math:`(\lambda, \pi, \alpha)`, the
+only state a sweep carries over (memberships and the unobserved count are
+redrawn from their conditionals first), with the Metropolis ratio of the
+rung densities, :math:`p(\theta) \prod_x (P_x / (1 - P_0))^{c^{(r)}_x}`
+(:func:`_rung_log_lik`; memberships and N summed out).  The derivation is in
+:class:`casualty_models.models.latent_class.LatentClass`.
+
 A sweep costs :math:`O(P K^* J)` for ``P`` distinct observed patterns and
 ``J`` lists, whatever the number of people.  Random numbers come from one
 NumPy ``Generator`` (PCG64) per chain, seeded from the chain's seed, so draws
@@ -52,14 +63,16 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 from numba import njit
 
-__all__ = ["run_chains"]
+__all__ = ["ladder", "rung_tables", "run_chains"]
 
 _TINY = 1e-300
+_SQRT2 = math.sqrt(2.0)
 #: classes with fewer observed members are left to the Gibbs draw of the unobserved count
 _LAPLACE_MIN_OBSERVED = 10
 #: Newton steps towards the mode of a class's unobserved count
@@ -220,15 +233,80 @@ def _beta(g, a: float, b: float) -> float:
     if a == 1.0:
         if b == 1.0:
             return g.random()
-        return 1.0 - (1.0 - g.random()) ** (1.0 / b)
+        return -math.expm1(math.log1p(-g.random()) / b)
     if b == 1.0:
-        return (1.0 - g.random()) ** (1.0 / a)
+        return math.exp(math.log1p(-g.random()) / a)
     x = g.standard_gamma(a)
     y = g.standard_gamma(b)
     s = x + y
     if s <= 0.0:
-        return 0.5
+        return _log_beta_pair(g, a, b)[0]
     return x / s
+
+
+@njit(cache=True, nogil=True)
+def _log_gamma_draw(g, a: float) -> float:
+    r"""Log of a Gamma(a, 1) draw, without underflow for small ``a``.
+
+    For ``a < 1``, :math:`G_a = G_{a+1} U^{1/a}` (Marsaglia & Tsang 2000), so
+    :math:`\log G_a = \log G_{a+1} + \log(U)/a`, finite however small ``a``.
+    """
+    if a >= 1.0:
+        return math.log(g.standard_gamma(a))
+    return math.log(g.standard_gamma(a + 1.0)) + math.log1p(-g.random()) / a
+
+
+@njit(cache=True, nogil=True)
+def _log_beta_pair(g, a: float, b: float) -> tuple[float, float]:
+    r"""(log V, log(1 - V)) for V ~ Beta(a, b), computed in log space.
+
+    A stick :math:`V \sim \mathrm{Beta}(1, \alpha)` with small
+    :math:`\alpha` is 1 to double precision, and :math:`\log(1 - V)` is then
+    lost; here, for ``a = 1``, :math:`\log(1 - V) = \log(U)/\alpha` exactly
+    (:math:`1 - V \sim \mathrm{Beta}(\alpha, 1)`), and otherwise
+    :math:`V = G_a/(G_a + G_b)` with both gammas drawn on the log scale.
+    """
+    if a == 1.0:
+        l1v = math.log1p(-g.random()) / b
+        if l1v == 0.0:
+            return -np.inf, 0.0
+        return math.log(-math.expm1(l1v)), l1v
+    lx = _log_gamma_draw(g, a)
+    ly = _log_gamma_draw(g, b)
+    mx = max(lx, ly)
+    lse = mx + math.log(math.exp(lx - mx) + math.exp(ly - mx))
+    return lx - lse, ly - lse
+
+
+@njit(cache=True, nogil=True)
+def _log_ndtr(z: float) -> float:
+    """Log Phi(z), accurate in both tails (``math.erfc`` is accurate in relative terms)."""
+    if z > 0.0:
+        return math.log1p(-0.5 * math.erfc(z / _SQRT2))
+    if z > -30.0:
+        return math.log(0.5 * math.erfc(-z / _SQRT2))
+    # asymptotic series of Mills' ratio; at z <= -30 its error is below 1e-16
+    z2 = z * z
+    series = 1.0 - 1.0 / z2 + 3.0 / (z2 * z2) - 15.0 / (z2 * z2 * z2)
+    return -0.5 * z2 - math.log(-z) - 0.5 * math.log(2.0 * math.pi) + math.log(series)
+
+
+@njit(cache=True, nogil=True)
+def _log_ndtr_diff(a: float, b: float) -> float:
+    """log(Phi(b) - Phi(a)) for a < b, without cancellation in either tail."""
+    if a > 0.0:  # upper tail: Phi(b) - Phi(a) = Phi(-a) - Phi(-b)
+        hi = _log_ndtr(-a)
+        lo = _log_ndtr(-b)
+    else:
+        hi = _log_ndtr(b)
+        lo = _log_ndtr(a)
+    return hi + math.log1p(-math.exp(lo - hi))
+
+
+@njit(cache=True, nogil=True)
+def _log_rounded_normal(i: int, mode: float, sd: float) -> float:
+    """Log P(floor(mode + sd Z + 1/2) = i), Z standard normal."""
+    return _log_ndtr_diff((i - 0.5 - mode) / sd, (i + 0.5 - mode) / sd)
 
 
 @njit(cache=True, nogil=True)
@@ -252,12 +330,12 @@ def _log_q(m_from: int, d: int) -> float:
 @njit(cache=True, nogil=True)
 def _delta_logp(k: int, d: int, m: np.ndarray, n_cls: np.ndarray, s: np.ndarray,
                 big_m: int, tail: np.ndarray, alpha: float, a_lam: float, b_lam: float,
-                a_n: float, b_n: float, n_obs: int) -> float:
-    """Change of log p(m | observed classes, alpha) when ``m[k]`` moves by ``d``.
+                a_n: float, log_damp: float, n_obs: int) -> float:
+    r"""Change of log p(m | observed classes, alpha) when ``m[k]`` moves by ``d``.
 
     Capture probabilities and class weights are integrated out.  ``tail[l]`` is
     the number of people in classes after ``l``; ``n_cls[k]`` the observed
-    people in class ``k``.
+    people in class ``k``; ``log_damp`` is :math:`\log(1 + b_N)`.
     """
     kk = m.shape[0]
     n_lists = s.shape[0]
@@ -267,8 +345,7 @@ def _delta_logp(k: int, d: int, m: np.ndarray, n_cls: np.ndarray, s: np.ndarray,
     t2 = t + d
     out = math.lgamma(a_n + n_obs + big_m + d) - math.lgamma(a_n + n_obs + big_m)
     out -= math.lgamma(mk2 + 1.0) - math.lgamma(mk + 1.0)
-    if b_n > 0.0:
-        out -= d * math.log1p(b_n)
+    out -= d * log_damp
     for j in range(n_lists):
         out += math.lgamma(b_lam + t2 - s[j, k]) - math.lgamma(b_lam + t - s[j, k])
     out -= n_lists * (math.lgamma(a_lam + b_lam + t2) - math.lgamma(a_lam + b_lam + t))
@@ -287,7 +364,7 @@ def _delta_logp(k: int, d: int, m: np.ndarray, n_cls: np.ndarray, s: np.ndarray,
 @njit(cache=True, nogil=True)
 def _log_ratio(k: int, x: float, m: np.ndarray, n_cls: np.ndarray, s: np.ndarray,
                big_m: int, tail: np.ndarray, alpha: float, a_lam: float, b_lam: float,
-               a_n: float, b_n: float, n_obs: int) -> tuple[float, float]:
+               a_n: float, log_damp: float, n_obs: int) -> tuple[float, float]:
     """Log ratio p(m_k = x + 1) / p(m_k = x) of the collapsed target, and its derivative.
 
     ``x`` is real (for Newton's method); the others are held, capture
@@ -298,7 +375,7 @@ def _log_ratio(k: int, x: float, m: np.ndarray, n_cls: np.ndarray, s: np.ndarray
     mk = m[k]
     t0 = n_cls[k]
     a0 = a_n + n_obs + big_m - mk
-    val = math.log(a0 + x) - math.log(x + 1.0) - math.log1p(b_n)
+    val = math.log(a0 + x) - math.log(x + 1.0) - log_damp
     der = 1.0 / (a0 + x) - 1.0 / (x + 1.0)
     for j in range(n_lists):
         v = b_lam + t0 + x - s[j, k]
@@ -323,7 +400,7 @@ def _log_ratio(k: int, x: float, m: np.ndarray, n_cls: np.ndarray, s: np.ndarray
 
 @njit(cache=True, nogil=True)
 def _unobserved_moves(g, m: np.ndarray, n_cls: np.ndarray, s: np.ndarray, tail: np.ndarray,
-                      alpha: float, a_lam: float, b_lam: float, a_n: float, b_n: float,
+                      alpha: float, a_lam: float, b_lam: float, a_n: float, log_damp: float,
                       n_obs: int, n_moves: int, laplace_min: float) -> None:
     r"""Metropolis-Hastings updates of the unobserved people per class, ``m[k]``.
 
@@ -333,8 +410,10 @@ def _unobserved_moves(g, m: np.ndarray, n_cls: np.ndarray, s: np.ndarray, tail: 
     of successive probabilities, started from a point that does not depend on
     ``m[k]``, so the mode and the Laplace standard deviation are functions of
     the other variables only.  If the mode is at least ``laplace_min`` the
-    proposal is a discretised normal there with 1.25 times the Laplace standard
-    deviation, an independence sampler that jumps across the whole conditional
+    proposal is a rounded normal there with 1.25 times the Laplace standard
+    deviation (the probability of integer ``i`` is :math:`\Phi((i + 1/2 -
+    \mu)/\sigma) - \Phi((i - 1/2 - \mu)/\sigma)`, computed as a difference
+    of log normal CDFs), an independence sampler that jumps across the whole conditional
     in one step (the big low-visibility class of Kosovo has a conditional sd of
     300-700 people); otherwise a random walk with a two-scale step.  Classes
     with fewer than ``_LAPLACE_MIN_OBSERVED`` observed members are skipped (a
@@ -359,7 +438,7 @@ def _unobserved_moves(g, m: np.ndarray, n_cls: np.ndarray, s: np.ndarray, tail: 
                 der = 0.0
                 for _it in range(_NEWTON_STEPS):
                     val, der = _log_ratio(k, x, m, n_cls, s, big_m, tail, alpha, a_lam,
-                                          b_lam, a_n, b_n, n_obs)
+                                          b_lam, a_n, log_damp, n_obs)
                     if der >= 0.0:
                         break
                     x_new = x - val / der
@@ -371,7 +450,7 @@ def _unobserved_moves(g, m: np.ndarray, n_cls: np.ndarray, s: np.ndarray, tail: 
                     x = x_new
                 if der < 0.0:
                     val, der = _log_ratio(k, x, m, n_cls, s, big_m, tail, alpha, a_lam,
-                                          b_lam, a_n, b_n, n_obs)
+                                          b_lam, a_n, log_damp, n_obs)
                     if der < 0.0:
                         # the log ratio at x compares x + 1 with x: the pmf peaks near x + 1/2
                         mode = x + 0.5
@@ -384,9 +463,8 @@ def _unobserved_moves(g, m: np.ndarray, n_cls: np.ndarray, s: np.ndarray, tail: 
                 if prop < 0 or prop == m[k]:
                     continue
                 d = prop - m[k]
-                zc = (m[k] - mode) / sd
-                zp = (prop - mode) / sd
-                log_q = 0.5 * (zp * zp - zc * zc)
+                log_q = _log_rounded_normal(m[k], mode, sd) \
+                    - _log_rounded_normal(prop, mode, sd)
             else:
                 w = 0 if g.random() < 0.5 else 1
                 sc = _scale(m[k], w)
@@ -396,8 +474,8 @@ def _unobserved_moves(g, m: np.ndarray, n_cls: np.ndarray, s: np.ndarray, tail: 
                 if m[k] + d < 0:
                     continue
                 log_q = _log_q(m[k] + d, -d) - _log_q(m[k], d)
-            lr = _delta_logp(k, d, m, n_cls, s, big_m, tail, alpha, a_lam, b_lam, a_n, b_n,
-                             n_obs) + log_q
+            lr = _delta_logp(k, d, m, n_cls, s, big_m, tail, alpha, a_lam, b_lam, a_n,
+                             log_damp, n_obs) + log_q
             if math.log(g.random() + 1e-300) < lr:
                 m[k] += d
                 big_m += d
@@ -513,47 +591,228 @@ def _slice_log_alpha(g, alpha: float, tot: np.ndarray, tail: np.ndarray, a_alpha
 
 
 @njit(cache=True, nogil=True)
-def _one_chain(
-    g,
-    patterns: np.ndarray,
-    counts: np.ndarray,
-    n_classes: int,
-    a_alpha: float,
-    b_alpha: float,
-    a_lam: float,
-    b_lam: float,
-    a_n: float,
-    b_n: float,
-    burn_in: int,
-    thin: int,
-    n_moves: int,
-    n_swaps: int,
-    collapsed_alpha: bool,
-    laplace_min: float,
-    out_n0: np.ndarray,
-    out_alpha: np.ndarray,
-    out_p0: np.ndarray,
-    out_sizes: np.ndarray,
-    out_occupied: np.ndarray,
-) -> None:
-    n_pat, n_lists = patterns.shape
-    kk = n_classes
-    n_obs = 0
-    for p in range(n_pat):
-        n_obs += counts[p]
-    # ---- initial state: a draw from the prior of the parameters
-    alpha = 1.0
-    pi = np.empty(kk)
-    rest = 1.0
+def _init_replica(g, a_lam: float, b_lam: float, lam_scale: float, lam: np.ndarray,
+                  log_pi: np.ndarray) -> None:
+    """Initial weights (stick-breaking prior, alpha = 1) and capture probabilities.
+
+    Capture probabilities are drawn from their prior times ``lam_scale`` (< 1
+    starts the chain at a large N).
+    """
+    n_lists, kk = lam.shape
+    rest = 0.0
     for k in range(kk - 1):
-        v = _beta(g, 1.0, alpha)
-        pi[k] = rest * v
-        rest *= 1.0 - v
-    pi[kk - 1] = rest
-    lam = np.empty((n_lists, kk))
+        lv, l1v = _log_beta_pair(g, 1.0, 1.0)
+        log_pi[k] = rest + lv
+        rest += l1v
+    log_pi[kk - 1] = rest
     for j in range(n_lists):
         for k in range(kk):
-            lam[j, k] = _beta(g, a_lam, b_lam)
+            lam[j, k] = lam_scale * _beta(g, a_lam, b_lam)
+
+
+@njit(cache=True, nogil=True)
+def _sweep(
+    g, patterns: np.ndarray, counts: np.ndarray, n_obs: int, log_damp: float,
+    a_alpha: float, b_alpha: float, a_lam: float, b_lam: float, a_n: float,
+    n_moves: int, n_swaps: int, collapsed_alpha: bool, laplace_min: float,
+    alpha: float, lam: np.ndarray, log_pi: np.ndarray, n_cls: np.ndarray, m_un: np.ndarray,
+    s: np.ndarray, dlog: np.ndarray, base: np.ndarray, prob: np.ndarray, order: np.ndarray,
+    tot_buf: np.ndarray, alloc: np.ndarray, m: np.ndarray, tail: np.ndarray,
+) -> tuple[float, int]:
+    """One iteration (steps 1-7 of the module docstring) for the table ``counts``.
+
+    Updates the replica's state in place; returns the new alpha and unobserved count.
+    """
+    n_pat, n_lists = patterns.shape
+    kk = log_pi.shape[0]
+    # ---- log P(pattern, class) = base_k + sum over the pattern's lists of dlog_jk
+    for k in range(kk):
+        b0 = log_pi[k]
+        for j in range(n_lists):
+            l1m = math.log(max(1.0 - lam[j, k], _TINY))
+            b0 += l1m
+            dlog[j, k] = math.log(max(lam[j, k], _TINY)) - l1m
+        base[k] = b0
+        n_cls[k] = 0
+        for j in range(n_lists):
+            s[j, k] = 0
+    # ---- 1. classes of the observed people, pattern by pattern
+    for p in range(n_pat):
+        c = counts[p]
+        if c == 0:
+            continue
+        mx = -np.inf
+        for k in range(kk):
+            lp = base[k]
+            for j in range(n_lists):
+                if patterns[p, j]:
+                    lp += dlog[j, k]
+            prob[k] = lp
+            if lp > mx:
+                mx = lp
+        tot = 0.0
+        for k in range(kk):
+            prob[k] = math.exp(prob[k] - mx)
+            tot += prob[k]
+        for k in range(kk):
+            prob[k] /= tot
+        _multinomial_into(g, c, prob, alloc, order)
+        for k in range(kk):
+            a = alloc[k]
+            if a:
+                n_cls[k] += a
+                for j in range(n_lists):
+                    if patterns[p, j]:
+                        s[j, k] += a
+    # ---- 2. the unobserved count and its classes
+    p0 = 0.0
+    for k in range(kk):
+        prob[k] = math.exp(base[k])
+        p0 += prob[k]
+    rho = p0 * math.exp(-log_damp)
+    if rho > 1.0 - 1e-12:  # only if every capture probability is 0 to double precision
+        rho = 1.0 - 1e-12
+    n0 = 0
+    for k in range(kk):
+        m_un[k] = 0
+    if rho > 0.0:
+        gam = g.standard_gamma(a_n + n_obs) * (rho / (1.0 - rho))
+        n0 = g.poisson(gam)
+    if n0 > 0 and p0 > 0.0:
+        for k in range(kk):
+            prob[k] /= p0
+        _multinomial_into(g, n0, prob, m_un, order)
+    # ---- 3. unobserved count per class, 4. label swaps (collapsed moves)
+    if n_moves > 0:
+        acc = 0
+        for k in range(kk - 1, -1, -1):
+            tail[k] = acc
+            acc += n_cls[k] + m_un[k]
+        _unobserved_moves(g, m_un, n_cls, s, tail, alpha, a_lam, b_lam, a_n, log_damp, n_obs,
+                          n_moves, laplace_min)
+        n0 = 0
+        for k in range(kk):
+            n0 += m_un[k]
+    if n_swaps > 0 and kk > 1:
+        _label_swaps(g, n_cls, m_un, s, alpha, n_swaps, tot_buf)
+    for k in range(kk):
+        m[k] = n_cls[k] + m_un[k]
+    acc = 0
+    for k in range(kk - 1, -1, -1):
+        tail[k] = acc
+        acc += m[k]
+    # ---- 5. concentration, sticks integrated out (LCMCR's update, given them, is below)
+    if collapsed_alpha:
+        alpha = _slice_log_alpha(g, alpha, m, tail, a_alpha, b_alpha)
+    # ---- 6. capture probabilities
+    for j in range(n_lists):
+        for k in range(kk):
+            lam[j, k] = _beta(g, a_lam + s[j, k], b_lam + m[k] - s[j, k])
+    # ---- 7. sticks, in log space (no rounding of V to 1 for small alpha)
+    rest = 0.0
+    for k in range(kk - 1):
+        lv, l1v = _log_beta_pair(g, 1.0 + m[k], alpha + tail[k])
+        log_pi[k] = rest + lv
+        rest += l1v
+    log_pi[kk - 1] = rest
+    if not collapsed_alpha:
+        # -rest is -sum_{k < K*} log(1 - V_k)
+        alpha = g.standard_gamma(a_alpha + kk - 1) / (b_alpha - rest)
+    if alpha < 1e-300:
+        alpha = 1e-300
+    return alpha, n0
+
+
+@njit(cache=True, nogil=True)
+def _log_lik_terms(patterns: np.ndarray, lam: np.ndarray, log_pi: np.ndarray,
+                   lpx: np.ndarray) -> float:
+    """``lpx[x] = log P(x | lambda, pi)`` for every observed pattern; returns log(1 - p0)."""
+    n_pat, n_lists = patterns.shape
+    kk = log_pi.shape[0]
+    l1m = np.empty((n_lists, kk))
+    for k in range(kk):
+        for j in range(n_lists):
+            l1m[j, k] = math.log(max(1.0 - lam[j, k], _TINY))
+    for p in range(n_pat):
+        mx = -np.inf
+        acc = 0.0
+        for k in range(kk):
+            lp = log_pi[k]
+            for j in range(n_lists):
+                if patterns[p, j]:
+                    lp += math.log(max(lam[j, k], _TINY))
+                else:
+                    lp += l1m[j, k]
+            if lp > mx:
+                acc = acc * math.exp(mx - lp) + 1.0 if mx > -np.inf else 1.0
+                mx = lp
+            else:
+                acc += math.exp(lp - mx)
+        lpx[p] = mx + math.log(acc)
+    # 1 - p0 = sum_k pi_k (1 - prod_j (1 - lambda_jk)), summed without cancellation
+    mx = -np.inf
+    acc = 0.0
+    for k in range(kk):
+        t = 0.0
+        for j in range(n_lists):
+            t += l1m[j, k]
+        lp = log_pi[k] + (math.log(-math.expm1(t)) if t < 0.0 else -np.inf)
+        if lp == -np.inf:
+            continue
+        if lp > mx:
+            acc = acc * math.exp(mx - lp) + 1.0 if mx > -np.inf else 1.0
+            mx = lp
+        else:
+            acc += math.exp(lp - mx)
+    return mx + math.log(acc)
+
+
+@njit(cache=True, nogil=True)
+def _rung_log_lik(counts: np.ndarray, n_obs: int, lpx: np.ndarray, log1m_p0: float,
+                  a_n: float, b_n: float) -> float:
+    r"""Log p(table | lambda, pi) with N summed out, up to a constant of the table.
+
+    :math:`\sum_x c_x \log P_x - (a_N + n) \log(b_N + 1 - p_0)`; with
+    :math:`a_N = b_N = 0` (the :math:`1/N` prior) it is the conditional
+    likelihood :math:`\sum_x c_x \log(P_x / (1 - p_0))`.
+    """
+    out = 0.0
+    for p in range(counts.shape[0]):
+        if counts[p]:
+            out += counts[p] * lpx[p]
+    if b_n > 0.0:
+        return out - (a_n + n_obs) * math.log(b_n + math.exp(log1m_p0))
+    return out - (a_n + n_obs) * log1m_p0
+
+
+@njit(cache=True, nogil=True)
+def _run_block(
+    g, patterns: np.ndarray, rung_counts: np.ndarray,
+    a_alpha: float, b_alpha: float, a_lam: float, b_lam: float, a_n: float, b_n: float,
+    n_moves: int, n_swaps: int, collapsed_alpha: bool, laplace_min: float,
+    alpha: np.ndarray, lam: np.ndarray, log_pi: np.ndarray, n_cls: np.ndarray,
+    m_un: np.ndarray, s: np.ndarray, n0: np.ndarray, rep_at: np.ndarray,
+    swap_try: np.ndarray, swap_acc: np.ndarray, it0: int, it1: int, burn_in: int, thin: int,
+    out_n0: np.ndarray, out_alpha: np.ndarray, out_p0: np.ndarray, out_sizes: np.ndarray,
+    out_occupied: np.ndarray, out_n0_rungs: np.ndarray,
+) -> None:
+    """Iterations ``it0 .. it1 - 1`` of one chain of ``R`` replicas.
+
+    Rung ``r`` targets the posterior given the table ``rung_counts[r]`` (rung 0
+    is the data).  Each iteration sweeps every replica with its rung's table,
+    records the replica at rung 0 after burn-in, then tries to exchange the
+    parameters of neighbouring rungs, even pairs on even iterations and odd
+    pairs on odd ones (deterministic alternation, Syed et al. 2022).
+    ``rep_at[r]`` is the replica at rung ``r``; exchanges swap these indices.
+    """
+    n_pat, n_lists = patterns.shape
+    n_rung = rung_counts.shape[0]
+    n_obs_r = np.zeros(n_rung, dtype=np.int64)
+    for r in range(n_rung):
+        for p in range(n_pat):
+            n_obs_r[r] += rung_counts[r, p]
+    log_damp = math.log1p(b_n)
+    kk = log_pi.shape[1]
     dlog = np.empty((n_lists, kk))
     base = np.empty(kk)
     prob = np.empty(kk)
@@ -561,135 +820,85 @@ def _one_chain(
     tot_buf = np.empty(kk, dtype=np.int64)
     alloc = np.empty(kk, dtype=np.int64)
     m = np.empty(kk, dtype=np.int64)
-    n_cls = np.empty(kk, dtype=np.int64)
-    m_un = np.empty(kk, dtype=np.int64)
-    s = np.empty((n_lists, kk), dtype=np.int64)
     tail = np.empty(kk, dtype=np.int64)
+    lpx_i = np.empty(n_pat)
+    lpx_j = np.empty(n_pat)
     n_keep = out_n0.shape[0]
-    total = burn_in + n_keep * thin
-    keep_i = 0
-    rho_scale = 1.0 / (1.0 + b_n)
-    for it in range(total):
-        # ---- log P(pattern | class) = base_k + sum over the pattern's lists of dlog_jk
-        for k in range(kk):
-            b0 = math.log(pi[k]) if pi[k] > _TINY else -690.0
-            for j in range(n_lists):
-                lj = max(lam[j, k], _TINY)
-                lm = max(1.0 - lam[j, k], _TINY)
-                l1m = math.log(lm)
-                b0 += l1m
-                dlog[j, k] = math.log(lj) - l1m
-            base[k] = b0
-            n_cls[k] = 0
-            for j in range(n_lists):
-                s[j, k] = 0
-        # ---- 1. classes of the observed people, pattern by pattern
-        for p in range(n_pat):
-            c = counts[p]
-            if c == 0:
-                continue
-            mx = -np.inf
-            for k in range(kk):
-                lp = base[k]
-                for j in range(n_lists):
-                    if patterns[p, j]:
-                        lp += dlog[j, k]
-                prob[k] = lp
-                if lp > mx:
-                    mx = lp
-            tot = 0.0
-            for k in range(kk):
-                prob[k] = math.exp(prob[k] - mx)
-                tot += prob[k]
-            for k in range(kk):
-                prob[k] /= tot
-            _multinomial_into(g, c, prob, alloc, order)
-            for k in range(kk):
-                a = alloc[k]
-                if a:
-                    n_cls[k] += a
+    for it in range(it0, it1):
+        for r in range(n_rung):
+            i = rep_at[r]
+            a_new, n0_new = _sweep(
+                g, patterns, rung_counts[r], n_obs_r[r], log_damp, a_alpha, b_alpha, a_lam,
+                b_lam, a_n, n_moves, n_swaps, collapsed_alpha, laplace_min, alpha[i], lam[i],
+                log_pi[i], n_cls[i], m_un[i], s[i], dlog, base, prob, order, tot_buf, alloc,
+                m, tail)
+            alpha[i] = a_new
+            n0[i] = n0_new
+        # ---- record the replica at rung 0
+        if it >= burn_in and (it - burn_in) % thin == 0:
+            keep_i = (it - burn_in) // thin
+            if keep_i < n_keep:
+                i = rep_at[0]
+                out_n0[keep_i] = n0[i]
+                out_alpha[keep_i] = alpha[i]
+                # probability of being missed by every list under the updated parameters
+                q0 = 0.0
+                for k in range(kk):
+                    lp = log_pi[i, k]
                     for j in range(n_lists):
-                        if patterns[p, j]:
-                            s[j, k] += a
-        # ---- 2. the unobserved count and its classes
-        p0 = 0.0
-        for k in range(kk):
-            prob[k] = math.exp(base[k])
-            p0 += prob[k]
-        rho = p0 * rho_scale
-        if rho > 1.0 - 1e-12:
-            rho = 1.0 - 1e-12
-        n0 = 0
-        for k in range(kk):
-            m_un[k] = 0
-        if rho > 0.0:
-            gam = g.standard_gamma(a_n + n_obs) * (rho / (1.0 - rho))
-            n0 = g.poisson(gam)
-        if n0 > 0 and p0 > 0.0:
-            for k in range(kk):
-                prob[k] /= p0
-            _multinomial_into(g, n0, prob, m_un, order)
-        # ---- 3. unobserved count per class, 4. label swaps (collapsed moves)
-        if n_moves > 0:
-            acc = 0
-            for k in range(kk - 1, -1, -1):
-                tail[k] = acc
-                acc += n_cls[k] + m_un[k]
-            _unobserved_moves(g, m_un, n_cls, s, tail, alpha, a_lam, b_lam, a_n, b_n, n_obs,
-                              n_moves, laplace_min)
-            n0 = 0
-            for k in range(kk):
-                n0 += m_un[k]
-        if n_swaps > 0 and kk > 1:
-            _label_swaps(g, n_cls, m_un, s, alpha, n_swaps, tot_buf)
-        for k in range(kk):
-            m[k] = n_cls[k] + m_un[k]
-        acc = 0
-        for k in range(kk - 1, -1, -1):
-            tail[k] = acc
-            acc += m[k]
-        # ---- 5. concentration, sticks integrated out (LCMCR's update, given them, is below)
-        if collapsed_alpha:
-            alpha = _slice_log_alpha(g, alpha, m, tail, a_alpha, b_alpha)
-        # ---- 6. capture probabilities
-        for j in range(n_lists):
-            for k in range(kk):
-                lam[j, k] = _beta(g, a_lam + s[j, k], b_lam + m[k] - s[j, k])
-        # ---- 7. sticks
-        rest = 1.0
-        sum_log = 0.0
-        for k in range(kk - 1):
-            v = _beta(g, 1.0 + m[k], alpha + tail[k])
-            if v > 1.0 - 1e-12:
-                v = 1.0 - 1e-12
-            pi[k] = rest * v
-            rest *= 1.0 - v
-            sum_log += math.log1p(-v)
-        pi[kk - 1] = rest
-        if not collapsed_alpha:
-            rate = b_alpha - sum_log
-            alpha = g.standard_gamma(a_alpha + kk - 1) / rate
-        if alpha < 1e-6:
-            alpha = 1e-6
-        # ---- record
-        if it >= burn_in and (it - burn_in) % thin == 0 and keep_i < n_keep:
-            out_n0[keep_i] = n0
-            out_alpha[keep_i] = alpha
-            # probability of being missed by every list under the updated parameters
-            q0 = 0.0
-            for k in range(kk):
-                lp = 0.0
-                for j in range(n_lists):
-                    lp += math.log1p(-min(lam[j, k], 1.0 - 1e-16))
-                q0 += pi[k] * math.exp(lp)
-            out_p0[keep_i] = q0
-            occ = 0
-            for k in range(kk):
-                out_sizes[keep_i, k] = m[k]
-                if m[k] > 0:
-                    occ += 1
-            out_occupied[keep_i] = occ
-            keep_i += 1
+                        lp += math.log1p(-min(lam[i, j, k], 1.0 - 1e-16))
+                    q0 += math.exp(lp)
+                out_p0[keep_i] = q0
+                occ = 0
+                for k in range(kk):
+                    mk = n_cls[i, k] + m_un[i, k]
+                    out_sizes[keep_i, k] = mk
+                    if mk > 0:
+                        occ += 1
+                out_occupied[keep_i] = occ
+                for r in range(n_rung):
+                    out_n0_rungs[keep_i, r] = n0[rep_at[r]]
+        # ---- exchange (lambda, pi, alpha) between rungs r and r + 1: the rung densities
+        # differ only in the likelihood of their tables, memberships and N summed out
+        for r in range(it % 2, n_rung - 1, 2):
+            i = rep_at[r]
+            j = rep_at[r + 1]
+            l1_i = _log_lik_terms(patterns, lam[i], log_pi[i], lpx_i)
+            l1_j = _log_lik_terms(patterns, lam[j], log_pi[j], lpx_j)
+            lr = (_rung_log_lik(rung_counts[r], n_obs_r[r], lpx_j, l1_j, a_n, b_n)
+                  + _rung_log_lik(rung_counts[r + 1], n_obs_r[r + 1], lpx_i, l1_i, a_n, b_n)
+                  - _rung_log_lik(rung_counts[r], n_obs_r[r], lpx_i, l1_i, a_n, b_n)
+                  - _rung_log_lik(rung_counts[r + 1], n_obs_r[r + 1], lpx_j, l1_j, a_n, b_n))
+            swap_try[r] += 1
+            if math.log(g.random() + 1e-300) < lr:
+                rep_at[r] = j
+                rep_at[r + 1] = i
+                swap_acc[r] += 1
+
+
+@njit(cache=True, nogil=True)
+def _init_chain(g, a_lam: float, b_lam: float, lam_scale: float, lam: np.ndarray,
+                log_pi: np.ndarray) -> None:
+    for i in range(lam.shape[0]):
+        _init_replica(g, a_lam, b_lam, lam_scale, lam[i], log_pi[i])
+
+
+def ladder(n_rungs: int, beta_min: float) -> np.ndarray:
+    """Geometric ladder of data fractions from 1 down to ``beta_min``."""
+    if n_rungs == 1:
+        return np.ones(1)
+    return beta_min ** (np.arange(n_rungs) / (n_rungs - 1))
+
+
+def rung_tables(counts: np.ndarray, betas: np.ndarray) -> np.ndarray:
+    """Integer tables of the rungs: ``round(beta * counts)``, at least one person in all."""
+    counts = np.asarray(counts, dtype=np.int64)
+    out = np.rint(np.asarray(betas, dtype=float)[:, None] * counts[None, :]).astype(np.int64)
+    for r in range(out.shape[0]):
+        if out[r].sum() == 0:
+            out[r, int(np.argmax(counts))] = 1
+    out[0] = counts
+    return out
 
 
 def run_chains(
@@ -709,8 +918,12 @@ def run_chains(
     collapsed_alpha: bool = True,
     laplace_min: float = 30.0,
     parallel: bool = True,
+    betas: np.ndarray | None = None,
+    lam_scales: np.ndarray | None = None,
+    progress: Callable[[int], None] | None = None,
+    block: int = 2000,
 ) -> dict[str, np.ndarray]:
-    r"""Run one Gibbs chain per seed and return the kept draws.
+    r"""Run one chain (of tempered replicas) per seed and return the kept draws.
 
     Parameters
     ----------
@@ -729,30 +942,68 @@ def run_chains(
         (slice sampling); ``False`` is LCMCR's update given the weights.
     parallel : bool
         Run chains in threads (the kernel releases the GIL), one per core.
+    betas : float array (n_rung,), optional
+        Data fractions of the rungs, ``betas[0] = 1``, decreasing: rung ``r``
+        targets the posterior given the table ``round(betas[r] * counts)``
+        (default: one rung, no tempering).
+    lam_scales : float array (n_chain,), optional
+        Chain ``c`` starts with capture probabilities drawn from their prior times
+        ``lam_scales[c]`` (dispersed starts: small scales start at a large N).
+    progress : callable, optional
+        Called with a number of iterations done (all chains), after each block.
+    block : int
+        Iterations per call of the compiled kernel; the draws do not depend on it.
 
     Returns
     -------
     dict with ``n0`` (chain, draw) int64, ``alpha``, ``prob_missed`` (chain,
     draw), ``class_sizes`` (chain, draw, class; people per class, observed or
-    not, unsorted) and ``occupied`` (chain, draw).
+    not, unsorted), ``occupied`` (chain, draw), ``n0_rungs`` (chain, draw,
+    rung; unobserved count at every rung), ``swap_rate`` (chain, rung pair;
+    acceptance rate of exchanges between rungs ``r`` and ``r + 1``).
     """
     pats = np.ascontiguousarray(patterns, dtype=np.uint8)
     cnt = np.ascontiguousarray(counts, dtype=np.int64)
     seeds = np.ascontiguousarray(seeds, dtype=np.int64)
     n_chain = seeds.shape[0]
+    bet = np.ones(1) if betas is None else np.asarray(betas, dtype=float)
+    tables = np.ascontiguousarray(rung_tables(cnt, bet))
+    n_rung = tables.shape[0]
+    scales = np.ones(n_chain) if lam_scales is None else np.asarray(lam_scales, dtype=float)
+    n_lists = pats.shape[1]
+    kk = int(n_classes)
     out_n0 = np.zeros((n_chain, draws), dtype=np.int64)
     out_alpha = np.zeros((n_chain, draws))
     out_p0 = np.zeros((n_chain, draws))
-    out_w = np.zeros((n_chain, draws, n_classes), dtype=np.int64)
+    out_w = np.zeros((n_chain, draws, kk), dtype=np.int64)
     out_occ = np.zeros((n_chain, draws), dtype=np.int64)
+    out_rungs = np.zeros((n_chain, draws, n_rung), dtype=np.int64)
+    swap_try = np.zeros((n_chain, max(n_rung - 1, 1)), dtype=np.int64)
+    swap_acc = np.zeros((n_chain, max(n_rung - 1, 1)), dtype=np.int64)
+    total = int(burn_in) + int(draws) * int(thin)
 
     def chain(c: int) -> None:
-        _one_chain(np.random.default_rng(int(seeds[c])), pats, cnt, int(n_classes),
-                   float(alpha_prior[0]), float(alpha_prior[1]), float(capture_prior[0]),
-                   float(capture_prior[1]), float(n_prior[0]), float(n_prior[1]),
-                   int(burn_in), int(thin), int(n_moves), int(n_swaps), bool(collapsed_alpha),
-                   float(laplace_min),
-                   out_n0[c], out_alpha[c], out_p0[c], out_w[c], out_occ[c])
+        g = np.random.default_rng(int(seeds[c]))
+        lam = np.empty((n_rung, n_lists, kk))
+        log_pi = np.empty((n_rung, kk))
+        _init_chain(g, float(capture_prior[0]), float(capture_prior[1]), float(scales[c]),
+                    lam, log_pi)
+        alpha = np.ones(n_rung)
+        n_cls = np.zeros((n_rung, kk), dtype=np.int64)
+        m_un = np.zeros((n_rung, kk), dtype=np.int64)
+        s = np.zeros((n_rung, n_lists, kk), dtype=np.int64)
+        n0 = np.zeros(n_rung, dtype=np.int64)
+        rep_at = np.arange(n_rung, dtype=np.int64)
+        for it0 in range(0, total, block):
+            it1 = min(total, it0 + block)
+            _run_block(g, pats, tables, float(alpha_prior[0]), float(alpha_prior[1]),
+                       float(capture_prior[0]), float(capture_prior[1]), float(n_prior[0]),
+                       float(n_prior[1]), int(n_moves), int(n_swaps), bool(collapsed_alpha),
+                       float(laplace_min), alpha, lam, log_pi, n_cls, m_un, s, n0, rep_at,
+                       swap_try[c], swap_acc[c], it0, it1, int(burn_in), int(thin),
+                       out_n0[c], out_alpha[c], out_p0[c], out_w[c], out_occ[c], out_rungs[c])
+            if progress is not None:
+                progress(it1 - it0)
 
     workers = min(n_chain, os.cpu_count() or 1) if parallel else 1
     if workers > 1:
@@ -761,6 +1012,7 @@ def run_chains(
     else:
         for c in range(n_chain):
             chain(c)
+    rate = swap_acc / np.maximum(swap_try, 1)
     return {"n0": out_n0, "alpha": out_alpha, "prob_missed": out_p0,
-            "class_sizes": out_w, "occupied": out_occ}
-
+            "class_sizes": out_w, "occupied": out_occ, "n0_rungs": out_rungs,
+            "swap_rate": rate[:, : n_rung - 1]}

@@ -65,17 +65,29 @@ import numpy as np
 import xarray as xr
 
 from ..containers import CaptureTable
-from ..errors import ConvergenceWarning, DataValidationError, IdentifiabilityWarning, PriorError
+from ..errors import (
+    ConvergenceWarning,
+    DataValidationError,
+    IdentifiabilityWarning,
+    MultimodalityWarning,
+    PriorError,
+)
 from ..errors import warn as _warn
-from ..priors import inverse_n_prior
+from ..priors import GammaPrior, inverse_n_prior
 from ..results import Results, build_datatree, posterior_array
-from ._base import check_sampling_args
+from ..validation import check_choice, check_int, check_number, check_seed
+from ._lc_modes import chain_mode_spread, find_modes
 
-__all__ = ["LatentClass", "chain_disagreement"]
+__all__ = ["LatentClass", "chain_disagreement", "describe_modes"]
 
 #: default burn-in and thinning of :meth:`LatentClass.fit`
 DEFAULT_BURN_IN = 10_000
 DEFAULT_THIN = 50
+#: default ladder of the replica exchange (chosen by measurement, see docs/latent_class.md)
+DEFAULT_RUNGS = 4
+DEFAULT_BETA_MIN = 0.3
+#: chains whose shares of draws in one mode differ by more than this sit in different modes
+MODE_SPREAD_MAX = 0.25
 
 
 def _pair(name: str, value: Any, *, allow_zero: bool = False) -> tuple[float, float]:
@@ -124,6 +136,15 @@ def chain_disagreement(n_draws: np.ndarray, *, ratio_max: float = 1.2,
     return None
 
 
+def overlap_problems(table: CaptureTable) -> list[str]:
+    """Lists whose records are on no other list (the latent classes cannot be estimated)."""
+    seen = table.counts.sum(axis=0) > 0
+    multi = table.patterns[seen].sum(axis=1) >= 2
+    lonely = [name for j, name in enumerate(table.lists)
+              if not np.any(multi & (table.patterns[seen, j] == 1))]
+    return lonely
+
+
 @dataclass(frozen=True)
 class LatentClass:
     r"""Latent-class capture-recapture with a truncated Dirichlet process (LCMCR).
@@ -134,9 +155,10 @@ class LatentClass:
         Truncation :math:`K^*` of the stick-breaking prior (number of latent
         classes available; the data decide how many are occupied).  ``1`` is
         the independence model (all lists independent for everybody).
-    alpha_prior : (shape, rate), default (0.25, 0.25)
+    alpha_prior : GammaPrior or (shape, rate), default GammaPrior(0.25, 0.25)
         Gamma prior on the concentration :math:`\alpha` (rate parametrisation,
-        as LCMCR's ``a_alpha``, ``b_alpha``).
+        as LCMCR's ``a_alpha``, ``b_alpha``); a pair is converted to a
+        :class:`~casualty_models.priors.GammaPrior`.
     capture_prior : (a, b), default (1, 1)
         Beta prior on every capture probability :math:`\lambda_{jk}`.
     n_prior : (shape, rate) or None, default None
@@ -164,6 +186,14 @@ class LatentClass:
         Run chains in threads, one per core (the compiled kernel releases
         the GIL); each chain has its own NumPy ``Generator``, so the draws do
         not depend on this setting.
+    tempering : bool, default True
+        Replica exchange over a ladder of data-tempered posteriors (see
+        Notes).  ``False`` runs the plain chains (one replica each).
+    rungs : int, default DEFAULT_RUNGS
+        Rungs of the ladder (including the posterior itself).
+    beta_min : float, default DEFAULT_BETA_MIN
+        Fraction of the data at the hottest rung; rung ``r`` holds the
+        fraction :math:`\beta_r = \beta_{\min}^{r / (R - 1)}`.
 
     Notes
     -----
@@ -176,6 +206,45 @@ class LatentClass:
         \mathrm{Beta}(a_\lambda, b_\lambda), \quad \pi \sim
         \mathrm{SB}_{K^*}(\alpha), \quad \alpha \sim \mathrm{Gamma}(a_\alpha,
         b_\alpha), \quad p(N) \propto 1/N.
+
+    **Tempering (replica exchange).**  Write :math:`\theta = (\lambda, \pi,
+    \alpha)` and :math:`P_x(\theta) = \sum_k \pi_k \prod_j
+    \lambda_{jk}^{x_j}(1 - \lambda_{jk})^{1 - x_j}`.  Summing the memberships
+    and :math:`N` out of the joint posterior (prior :math:`1/N`) leaves
+
+    .. math::
+
+        p(\theta \mid c) \propto p(\theta) \prod_x
+        \Bigl(\frac{P_x(\theta)}{1 - P_0(\theta)}\Bigr)^{c_x},
+
+    the prior times a product of probabilities (at most one), so every table
+    :math:`c` gives a proper distribution of :math:`\theta`.  Rung :math:`r`
+    targets :math:`p(\theta \mid c^{(r)})` with the *integer* table
+    :math:`c^{(r)}_x = \mathrm{round}(\beta_r c_x)`, an approximate power
+    posterior :math:`p(\theta)\,L(\theta)^{\beta_r}` whose augmented
+    sampler is the ordinary Gibbs kernel run on :math:`c^{(r)}`: every
+    conditional update at a hot rung is the exact conditional of that rung's
+    target (with :math:`N_r \mid \theta \sim n_r + \mathrm{NegBin}(n_r, 1 -
+    P_0)` and the memberships as data augmentation).  Rung 0 is the data
+    itself.  After each sweep the parameters :math:`\theta` of rungs
+    :math:`r, r + 1` are exchanged with probability
+
+    .. math::
+
+        \min\Bigl\{1, \exp\bigl(\ell_r(\theta_{r+1}) + \ell_{r+1}(\theta_r)
+        - \ell_r(\theta_r) - \ell_{r+1}(\theta_{r+1})\bigr)\Bigr\},
+        \quad \ell_r(\theta) = \sum_x c^{(r)}_x \log P_x(\theta) - n_r
+        \log(1 - P_0(\theta)),
+
+    the Metropolis ratio of the product target :math:`\prod_r p(\theta_r
+    \mid c^{(r)})` (the prior cancels; with a proper prior on :math:`N` the
+    last term is :math:`(a_N + n_r) \log(b_N + 1 - P_0)`).  Because each
+    sweep redraws the memberships and :math:`N` from their conditionals
+    given :math:`\theta` before using them, the state carried between sweeps
+    is :math:`\theta`, and exchanging it leaves the joint target invariant.
+    Only rung 0 is recorded, after its sweep and before the exchanges, so
+    the draws of :math:`N` are from the posterior.  Even pairs are tried on
+    even iterations and odd pairs on odd ones.
 
     Identifying assumption
     ----------------------
@@ -192,13 +261,16 @@ class LatentClass:
     """
 
     classes: int = 10
-    alpha_prior: tuple[float, float] = (0.25, 0.25)
+    alpha_prior: GammaPrior | tuple[float, float] = GammaPrior(0.25, 0.25)
     capture_prior: tuple[float, float] = (1.0, 1.0)
     n_prior: tuple[float, float] | None = None
     collapsed_moves: int = 1
     label_swaps: int = 10
     collapsed_alpha: bool = True
     parallel: bool = True
+    tempering: bool = True
+    rungs: int = DEFAULT_RUNGS
+    beta_min: float = DEFAULT_BETA_MIN
 
     def __post_init__(self) -> None:
         k = self.classes
@@ -207,7 +279,9 @@ class LatentClass:
                 f"classes={k!r} is not allowed: expected an integer between 1 and 1000 "
                 "(LCMCR's default is 10; 1 is the independence model)."
             )
-        object.__setattr__(self, "alpha_prior", _pair("alpha_prior", self.alpha_prior))
+        if not isinstance(self.alpha_prior, GammaPrior):
+            a, b = _pair("alpha_prior", self.alpha_prior)
+            object.__setattr__(self, "alpha_prior", GammaPrior(a, b))
         object.__setattr__(self, "capture_prior", _pair("capture_prior", self.capture_prior))
         if self.n_prior is not None:
             a, b = _pair("n_prior", self.n_prior)
@@ -218,11 +292,20 @@ class LatentClass:
                 raise DataValidationError(
                     f"{name}={m!r} is not allowed: expected an integer >= 0."
                 )
+        check_choice("tempering", self.tempering, (True, False))
+        object.__setattr__(self, "rungs", check_int("rungs", self.rungs, low=2, high=64))
+        object.__setattr__(self, "beta_min", check_number(
+            "beta_min", self.beta_min, low=0.0, high=1.0, low_open=True, high_open=True))
+
+    @property
+    def _alpha(self) -> GammaPrior:
+        assert isinstance(self.alpha_prior, GammaPrior)
+        return self.alpha_prior
 
     # ------------------------------------------------------------ records
     def priors(self) -> dict[str, Any]:
         """The priors used, as a JSON-ready mapping."""
-        aa, ba = self.alpha_prior
+        ga = self._alpha
         al, bl = self.capture_prior
         if self.n_prior is None:
             n_text: dict[str, Any] = inverse_n_prior()
@@ -233,8 +316,7 @@ class LatentClass:
                       f"(prior mean {an / bn:,.0f})"}
         return {
             "N": n_text,
-            "alpha": {"distribution": "Gamma", "shape": aa, "rate": ba,
-                      "text": f"Gamma(shape {aa:g}, rate {ba:g})"},
+            "alpha": {**ga.to_dict(), "text": f"Gamma(shape {ga.shape:g}, rate {ga.rate:g})"},
             "capture_prob": {"distribution": "Beta", "alpha": al, "beta": bl,
                              "text": f"Beta({al:g}, {bl:g}) for every list and class"},
             "class_weights": {"distribution": "stick-breaking", "classes": self.classes,
@@ -244,14 +326,34 @@ class LatentClass:
 
     def config(self) -> dict[str, Any]:
         """JSON-ready configuration (recorded with results)."""
-        return {"classes": int(self.classes), "alpha_prior": list(self.alpha_prior),
+        return {"classes": int(self.classes),
+                "alpha_prior": [self._alpha.shape, self._alpha.rate],
                 "capture_prior": list(self.capture_prior),
                 "n_prior": None if self.n_prior is None else list(self.n_prior),
                 "collapsed_moves": int(self.collapsed_moves),
                 "label_swaps": int(self.label_swaps),
-                "collapsed_alpha": bool(self.collapsed_alpha), "parallel": self.parallel}
+                "collapsed_alpha": bool(self.collapsed_alpha), "parallel": self.parallel,
+                "tempering": self.tempering, "rungs": int(self.rungs),
+                "beta_min": float(self.beta_min)}
 
     # ------------------------------------------------------------------ fit
+    def _run(self, pats: np.ndarray, cnt: np.ndarray, *, draws: int, burn_in: int,
+             thin: int, seeds: np.ndarray, tempered: bool,
+             progress: Any = None) -> dict[str, np.ndarray]:
+        from ._lcmcr_gibbs import ladder, run_chains
+
+        a_n, b_n = (0.0, 0.0) if self.n_prior is None else self.n_prior
+        n_chain = seeds.shape[0]
+        return run_chains(
+            pats, cnt, n_classes=int(self.classes),
+            alpha_prior=(self._alpha.shape, self._alpha.rate),
+            capture_prior=self.capture_prior, n_prior=(a_n, b_n), draws=draws,
+            burn_in=burn_in, thin=thin, seeds=seeds, n_moves=int(self.collapsed_moves),
+            n_swaps=int(self.label_swaps), collapsed_alpha=bool(self.collapsed_alpha),
+            parallel=self.parallel,
+            betas=ladder(int(self.rungs), float(self.beta_min)) if tempered else None,
+            lam_scales=dispersed_starts(n_chain), progress=progress)
+
     def fit(
         self,
         table: CaptureTable,
@@ -261,6 +363,7 @@ class LatentClass:
         burn_in: int | None = None,
         thin: int | None = None,
         random_seed: int | None = None,
+        progress: bool = True,
     ) -> Results:
         """Sample the posterior of the total with the Gibbs sampler.
 
@@ -272,6 +375,9 @@ class LatentClass:
         draws : int, default 2000
             Kept draws per chain (after thinning).
         chains : int, default 4
+            Chains, started from dispersed states (capture probabilities from
+            their prior scaled by factors from 1 down to 0.02, so the chains
+            start at very different totals).
         burn_in : int, optional
             Iterations discarded at the start of each chain (default 10,000).
         thin : int, optional
@@ -281,28 +387,41 @@ class LatentClass:
             Same seed, same draws (per-chain seeds are derived from it with
             :class:`numpy.random.SeedSequence`).  Without a seed one is drawn
             and recorded, so every result can be reproduced.
+        progress : bool, default True
+            Show a progress bar (on standard error) when the fit lasts more
+            than a couple of seconds.
 
         Returns
         -------
         Results
             ``N``, ``N_unobserved``, ``alpha``, ``prob_missed``,
             ``class_sizes`` (sorted, largest first) and ``occupied_classes``,
-            per stratum.
+            per stratum.  Root attrs ``modes`` (per stratum: the modes of
+            :math:`N`, their weights and each chain's share) and
+            ``tempering`` (per stratum: whether tempering was used and why,
+            the ladder, the observed count of each rung and the exchange
+            acceptance rates per chain).
 
         Warns
         -----
+        MultimodalityWarning
+            When chains put different shares of their draws in different
+            modes of :math:`N` (a subclass of ``ConvergenceWarning``).
         ConvergenceWarning
-            When the chains disagree (per-chain medians of ``N`` more than 20%
-            apart or r-hat above 1.1).
+            When the chains disagree otherwise (per-chain medians of ``N``
+            more than 20% apart or r-hat above 1.1).
         IdentifiabilityWarning
-            With fewer than three lists.
+            With fewer than three lists, or when a list's records are on no
+            other list.
         """
-        from ._lcmcr_gibbs import run_chains
-
         burn_in = DEFAULT_BURN_IN if burn_in is None else burn_in
         thin = DEFAULT_THIN if thin is None else thin
-        check_sampling_args(draws, chains, burn_in)
-        check_sampling_args(thin, 1)
+        draws = check_int("draws", draws, low=1)
+        chains = check_int("chains", chains, low=1)
+        burn_in = check_int("burn_in", burn_in, low=0)
+        thin = check_int("thin", thin, low=1)
+        if random_seed is not None:
+            random_seed = check_seed(random_seed, "random_seed")
         if not isinstance(table, CaptureTable):
             raise DataValidationError(
                 f"table must be a CaptureTable, got {type(table).__name__}. Fix: build one "
@@ -317,24 +436,50 @@ class LatentClass:
                 "a log-linear or two-list model instead.",
                 IdentifiabilityWarning,
             )
+        lonely = overlap_problems(table)
+        if lonely:
+            _warn(
+                f"no record of list(s) {lonely} is on any other list: without overlaps the "
+                "data say nothing about how many people those lists missed, and the "
+                "estimate of N reflects the priors, not the data. Fix: check the record "
+                "linkage, or merge or drop those lists.",
+                IdentifiabilityWarning,
+            )
         if random_seed is None:
             random_seed = int(np.random.SeedSequence().generate_state(1)[0] >> 1)
         n_s = len(table.strata)
         seeds = np.random.SeedSequence(random_seed).generate_state(
             n_s * chains, dtype=np.uint32).astype(np.int64).reshape(n_s, chains)
-        a_n, b_n = (0.0, 0.0) if self.n_prior is None else self.n_prior
 
         t0 = time.perf_counter()
         per: list[dict[str, np.ndarray]] = []
-        for s in range(n_s):
-            keep = table.counts[s] > 0
-            per.append(run_chains(
-                table.patterns[keep], table.counts[s, keep], n_classes=int(self.classes),
-                alpha_prior=self.alpha_prior, capture_prior=self.capture_prior,
-                n_prior=(a_n, b_n), draws=draws, burn_in=burn_in, thin=thin,
-                seeds=seeds[s], n_moves=int(self.collapsed_moves),
-                n_swaps=int(self.label_swaps), collapsed_alpha=bool(self.collapsed_alpha),
-                parallel=self.parallel))
+        temper_info: dict[str, Any] = {}
+        bar = _progress_bar(progress, n_s * chains * (burn_in + draws * thin))
+        try:
+            for s in range(n_s):
+                keep = table.counts[s] > 0
+                pats, cnt = table.patterns[keep], table.counts[s, keep]
+                label = str(table.strata[s])
+                tempered = bool(self.tempering)
+                out = self._run(pats, cnt, draws=draws, burn_in=burn_in, thin=thin,
+                                seeds=seeds[s], tempered=tempered,
+                                progress=None if bar is None else bar.update)
+                per.append(out)
+                info: dict[str, Any] = {"used": tempered}
+                if tempered:
+                    from ._lcmcr_gibbs import ladder, rung_tables
+
+                    lad = ladder(int(self.rungs), float(self.beta_min))
+                    info.update({
+                        "ladder": [float(b) for b in lad],
+                        "rung_observed": [int(v) for v in rung_tables(cnt, lad).sum(axis=1)],
+                        "swap_rate": [[float(v) for v in row] for row in out["swap_rate"]],
+                        "mean_swap_rate": [float(v) for v in out["swap_rate"].mean(axis=0)],
+                    })
+                temper_info[label] = info
+        finally:
+            if bar is not None:
+                bar.close()
         wall = time.perf_counter() - t0
 
         obs = table.observed  # (stratum,)
@@ -367,6 +512,8 @@ class LatentClass:
                                      coords={"pattern": coords["pattern"],
                                              "list": coords["list"]}),
         }
+        modes = {str(label): find_modes(n_draws[:, :, s])
+                 for s, label in enumerate(table.strata)}
         dt = build_datatree(
             posterior,
             model="LatentClass",
@@ -380,14 +527,30 @@ class LatentClass:
             observed_data={"count": count_da},
             constant_data=constant,
             extra_attrs={"wall_time": wall, "burn_in": int(burn_in), "thin": int(thin),
-                         "iterations_per_chain": int(burn_in + draws * thin)},
+                         "iterations_per_chain": int(burn_in + draws * thin),
+                         "modes": modes, "tempering": temper_info},
         )
         result = Results(dt)
-        problems = []
+        stuck, problems = [], []
         for s, label in enumerate(table.strata):
+            where = "" if n_s == 1 else f"stratum {label!r}: "
+            mm = modes[str(label)]
+            if len(mm) > 1 and chain_mode_spread(mm) > MODE_SPREAD_MAX:
+                stuck.append(where + describe_modes(mm))
+                continue
             msg = chain_disagreement(n_draws[:, :, s])
             if msg:
-                problems.append(msg if n_s == 1 else f"stratum {label!r}: {msg}")
+                problems.append(where + msg)
+        if stuck:
+            _warn(
+                "LatentClass chains sit in different modes of the posterior of N: "
+                + "; ".join(stuck) + ". The weight of each mode, the pooled median and the "
+                "interval are not trustworthy, even if r-hat looks fine. Fix: keep tempering "
+                "on (the default) and use more rungs or a smaller beta_min, above all if "
+                "the exchange rates in res.attrs['tempering'] are low, and run longer "
+                "chains.",
+                MultimodalityWarning,
+            )
         if problems:
             _warn(
                 "LatentClass chains disagree: " + "; ".join(problems) + ". This means at "
@@ -398,3 +561,33 @@ class LatentClass:
                 ConvergenceWarning,
             )
         return result
+
+
+def dispersed_starts(chains: int) -> np.ndarray:
+    """Scales of the initial capture probabilities: 1 down to 0.02 (small N to large N)."""
+    return np.geomspace(1.0, 0.02, chains) if chains > 1 else np.ones(1)
+
+
+def describe_modes(modes: list[dict[str, Any]]) -> str:
+    """One line: each mode's location, weight and the chains' shares."""
+    parts = []
+    for m in modes:
+        shares = ", ".join(f"{w:.2f}" for w in m["chain_weights"])
+        bounds = "" if len(modes) == 1 else \
+            f" (between {m['lower']:,.0f} and {m['upper']:,.0f})"
+        parts.append(f"N near {m['median']:,.0f}{bounds}: weight {m['weight']:.2f}, "
+                     f"per chain [{shares}]")
+
+    return "modes " + "; ".join(parts)
+
+
+def _progress_bar(enabled: bool, total: int) -> Any:
+    """A tqdm bar on standard error, shown only if the fit lasts more than two seconds."""
+    if not enabled:
+        return None
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:  # pragma: no cover - tqdm is a dependency
+        return None
+    return tqdm(total=total, unit="it", unit_scale=True, delay=2.0, leave=False,
+                desc="LatentClass", mininterval=0.5)
