@@ -122,6 +122,7 @@ def test_same_grid_same_results_on_dask_processes_and_serially(cluster, pool):
 TABLE = {"A": 400, "B": 300, "AB": 100}
 
 
+@pytest.mark.timeout(300)  # a worker that never comes back must fail the test, not hang CI
 @pytest.mark.parametrize("engine", ["dask", "pool"])
 def test_killed_workers_runs_are_retried_or_reported_and_others_kept(cluster, engine,
                                                                       tmp_path):
