@@ -23,7 +23,7 @@ import pandas as pd
 
 from casualty_models import Nowcast, ReportingTriangle
 from casualty_models.datasets import load
-from casualty_models.models.nowcast import backtest, score_nowcast
+from casualty_models.models.nowcast_eval import backtest, score_nowcast
 
 DAYS = [str(d.date()) for d in pd.date_range("2011-05-29", "2011-06-07")]
 EVENTUAL = [19, 26, 17, 16, 6, 11, 4, 6, 9, 4]

@@ -16,7 +16,7 @@ from casualty_models import (
     ReportingTriangle,
 )
 from casualty_models.datasets import load
-from casualty_models.models.nowcast import crps_samples, periods_json, score_nowcast
+from casualty_models.models.nowcast_eval import crps_samples, periods_json, score_nowcast
 
 HUS = dict(event_date="hospitalisation_date", report_date="report_date")
 DAYS = [str(d.date()) for d in pd.date_range("2011-05-29", "2011-06-07")]

@@ -45,8 +45,8 @@ DEFAULT_NUTS_SAMPLER = "nutpie"
 _COMPILED_CACHE_SIZE = 32
 _COMPILED: OrderedDict[str, Any] = OrderedDict()
 
-_OPTIONS: ContextVar[dict[str, Any]] = ContextVar("casualty_models_sampling_options",
-                                                  default={})
+_OPTIONS: ContextVar[dict[str, Any] | None] = ContextVar("casualty_models_sampling_options",
+                                                         default=None)
 
 
 @contextmanager
@@ -57,7 +57,7 @@ def sampling_options(*, nuts_sampler: str | None = None,
     Used by the command line (``--json`` turns progress off); an explicit
     ``nuts_sampler=``/``progress=`` argument of a ``fit`` still wins.
     """
-    new = dict(_OPTIONS.get())
+    new = dict(_OPTIONS.get() or {})
     if nuts_sampler is not None:
         new["nuts_sampler"] = _check_sampler(nuts_sampler)
     if progress is not None:
@@ -80,13 +80,13 @@ def _check_sampler(name: str) -> str:
 def resolve_nuts_sampler(nuts_sampler: str | None) -> str:
     """The sampler a fit will use: the argument, else the block's option, else the default."""
     if nuts_sampler is None:
-        nuts_sampler = _OPTIONS.get().get("nuts_sampler", DEFAULT_NUTS_SAMPLER)
+        nuts_sampler = (_OPTIONS.get() or {}).get("nuts_sampler", DEFAULT_NUTS_SAMPLER)
     return _check_sampler(nuts_sampler)
 
 
 def _progress(progress: bool | None) -> bool:
     if progress is None:
-        progress = _OPTIONS.get().get("progress")
+        progress = (_OPTIONS.get() or {}).get("progress")
     if progress is None:  # auto: only where a person watches a terminal
         return bool(getattr(sys.stderr, "isatty", lambda: False)())
     return bool(progress)
@@ -247,7 +247,7 @@ def _standard_tree(tree: Any) -> Any:
     return xr.DataTree.from_dict(groups)
 
 
-def nuts_results(tree: Any, *, chains: int) -> Results:
+def nuts_results(tree: Any) -> Results:
     """Wrap a NUTS fit's tree as :class:`Results` and check its convergence.
 
     Every NUTS ``fit`` ends here, so a fit called from Python warns
@@ -256,12 +256,14 @@ def nuts_results(tree: Any, *, chains: int) -> Results:
     trusted at all: r-hat above :data:`FIT_R_HAT_MAX`, bulk or tail ESS of the total
     below :data:`FIT_ESS_PER_CHAIN` per chain, or any divergent transition.  The
     command line applies the stricter reporting thresholds (r-hat 1.01, ESS 400).
+    Exact samplers pass through unchecked.
     """
     if "sample_stats" in tree.children:
         for k in ("nuts_sampler", "nuts_seed"):
             if k in tree["sample_stats"].attrs:
                 tree.attrs[k] = tree["sample_stats"].attrs[k]
     res = Results(tree)
+    chains = int(tree["posterior"].sizes.get("chain", 1))
     res.check_convergence(r_hat_max=FIT_R_HAT_MAX, ess_min=FIT_ESS_PER_CHAIN * chains)
     return res
 

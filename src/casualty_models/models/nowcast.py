@@ -4,21 +4,41 @@ Model
 -----
 Let :math:`n_{s,t,d}` be the deaths of stratum :math:`s` and event period
 :math:`t` reported with delay :math:`d \in \{0, \dots, D\}` (a
-:class:`~casualty_models.triangle.ReportingTriangle`).  Then
+:class:`~casualty_models.triangle.ReportingTriangle`), :math:`E_{s,t} =
+\sum_d n_{s,t,d}` the eventual count and :math:`R_{s,t}` the count reported
+by now (delays up to :math:`d^*_t`).  Then
 
 .. math::
 
-    n_{s,t,d} &\sim \mathrm{NegBin}(\lambda_{s,t}\, p_{t,d},\ \phi), \\
+    E_{s,t} &\sim \mathrm{Poisson}(\lambda_{s,t} g_{s,t}), \quad g_{s,t} \sim
+        \mathrm{Gamma}(\phi, \phi) \quad (\text{so } E \sim
+        \mathrm{NegBin}(\lambda, \phi)), \\
+    (n_{s,t,0}, \dots, n_{s,t,D}) \mid E_{s,t} &\sim
+        \mathrm{Multinomial}(E_{s,t}, p_{t,\cdot}), \\
     \log \lambda_{s,t} &= \log \lambda_{s,t-1} + \sigma_\lambda z_{s,t},
         \quad z_{s,t} \sim N(0, 1), \quad \sigma_\lambda \sim
-        \mathrm{HalfNormal}(\tau_\lambda), \\
-    \phi^{-1/2} &\sim \mathrm{HalfNormal}(1).
+        \mathrm{HalfNormal}(\tau_\lambda), \qquad \phi^{-1/2} \sim
+        \mathrm{HalfNormal}(1).
+
+**Right truncation, marginalised.**  Thinning keeps the negative binomial,
+so the likelihood of what is known factorises exactly into
+:math:`R_{s,t} \sim \mathrm{NegBin}(\lambda_{s,t} F_t(d^*_t), \phi)` and a
+multinomial of the known increments given :math:`R_{s,t}` with
+probabilities :math:`p_{t,d} / F_t(d^*_t)` (for snapshots, the masses of the
+delay ranges between known cumulative counts), where :math:`F_t` is the
+delay CDF.  The frailties :math:`g` and the unseen cells are summed out; NUTS
+samples only :math:`\log m_{s,t} = \log \lambda_{s,t} F_t(d^*_t)` (which the
+data pin down), the delay and three scalars.  Afterwards, exactly,
+:math:`g_{s,t} \mid R \sim \mathrm{Gamma}(\phi + R_{s,t}, \phi +
+\lambda_{s,t} F_t)` and :math:`E_{s,t} = R_{s,t} + \mathrm{Poisson}(
+\lambda_{s,t} g_{s,t} (1 - F_t))`.
 
 The delay distribution :math:`p_{t,\cdot}` may drift slowly over event
 periods through a random walk :math:`\gamma_t` anchored at the last period
-(:math:`\gamma_T = 0`, so its prior describes the *current* delay):
-:math:`\gamma_{t-1} = \gamma_t + \sigma_\gamma u_t`, :math:`u_t \sim N(0,1)`,
-:math:`\sigma_\gamma \sim \mathrm{HalfNormal}(\tau_\gamma)`.
+(:math:`\gamma_T = 0`, so its prior describes the *current* delay), moving
+at knots ``delay_knots`` periods apart and linearly in between, with
+per-period variance :math:`\sigma_\gamma^2`, :math:`\sigma_\gamma \sim
+\mathrm{HalfNormal}(\tau_\gamma)`.
 
 - ``delay="hazard"`` (nonparametric): :math:`\mathrm{logit}\, h_{t,d} =
   \beta_d + \gamma_t` for :math:`d < D`, :math:`h_{t,D} = 1`,
@@ -30,29 +50,21 @@ periods through a random walk :math:`\gamma_t` anchored at the last period
   \gamma_t)/\sigma\}` for :math:`d < D` and 1 at :math:`D`, with
   :math:`\mu` and :math:`\log\sigma` normal, from the stated median delay.
 
-**Right truncation** is handled by using only the observable cells: with
-snapshots only the increments between known cumulative counts, each
-:math:`\sim \mathrm{NegBin}(\lambda_{s,t} \sum_{d=a}^{b} p_{t,d}, \phi)`.
-The eventual reported count is the reported-so-far count plus negative
-binomial draws of the cells not yet observable,
-
-.. math::
-
-    E_{s,t} = \textstyle\sum_{d \le d^*_t} n_{s,t,d} + \sum_{d > d^*_t}
-    \tilde n_{s,t,d}, \qquad \tilde n_{s,t,d} \sim \mathrm{NegBin}(\lambda_{s,t}
-    p_{t,d}, \phi).
-
-**Coverage.** With a coverage prior, the eventual count is a fraction
-:math:`c_t` of the true deaths :math:`N_{s,t}`:
-:math:`E_{s,t} \mid N_{s,t} \sim \mathrm{Binomial}(N_{s,t}, c_t)`,
-:math:`p(N) \propto 1/N`, so :math:`N_{s,t} - E_{s,t} \sim
-\mathrm{NegBin}(E_{s,t}, c_t)` (the under-reporting model).  :math:`c_T
-\sim \mathrm{Beta}(a, b)` and, optionally, :math:`\mathrm{logit}\, c_{t-1}
-= \mathrm{logit}\, c_t + \sigma_c v_t` (a slowly changing coverage).  The
+**Coverage.** With a coverage prior, the true deaths are
+:math:`N_{s,t} \sim \mathrm{Poisson}(\lambda_{s,t} g_{s,t} / c_t)` of which
+:math:`E_{s,t} \mid N_{s,t} \sim \mathrm{Binomial}(N_{s,t}, c_t)` are
+eventually reported, so the deaths never reported are
+:math:`N_{s,t} - E_{s,t} \sim \mathrm{Poisson}(\lambda_{s,t} g_{s,t} (1 -
+c_t) / c_t)`, independent of :math:`E_{s,t}`: a period with no report yet
+still gets a proper posterior (never :math:`N = 0` with certainty, the
+degenerate answer of :math:`p(N) \propto 1/N` at :math:`E = 0`).
+:math:`c_T \sim \mathrm{Beta}(a, b)` and, optionally,
+:math:`\mathrm{logit}\, c_{t-1} = \mathrm{logit}\, c_t + \sigma_c v_t`.  The
 data carry no information on coverage, so it is drawn exactly from its prior.
 
-Posterior sampled with NUTS (PyMC); ``eventual``, ``N`` and ``coverage`` are
-drawn afterwards from their exact conditionals with a seeded generator.
+Posterior sampled with NUTS (nutpie by default); ``eventual``, ``N`` and
+``coverage`` are drawn afterwards from their exact conditionals with a
+seeded generator.
 
 Identifying assumption
 ----------------------
@@ -74,7 +86,6 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
-import pandas as pd
 import xarray as xr
 
 from ..errors import DataValidationError, PriorError
@@ -83,8 +94,7 @@ from ..results import Results, build_datatree, posterior_array
 from ..triangle import ReportingTriangle
 from ._base import check_sampling_args, nuts_results, run_nuts
 
-__all__ = ["Nowcast", "backtest", "crps_samples", "periods_json", "periods_table",
-           "calibrate_delay_from_milestones", "score_nowcast", "simulate_line_list"]
+__all__ = ["Nowcast"]
 
 _DELAYS = ("hazard", "lognormal")
 _Z95 = 1.6448536269514722  # central 90% of a normal: +-1.645 sd
@@ -348,7 +358,7 @@ class Nowcast:
         chains: int = 4,
         tune: int = 1000,
         random_seed: int | None = None,
-        target_accept: float = 0.9,
+        target_accept: float = 0.95,
         model: Any = None,
         nuts_sampler: str | None = None,
         progress: bool | None = None,
@@ -393,7 +403,7 @@ class Nowcast:
         tree, wall = run_nuts(model, draws=draws, tune=tune, chains=chains,
                               random_seed=random_seed, target_accept=target_accept,
                               nuts_sampler=nuts_sampler, progress=progress)
-        return nuts_results(self._package(triangle, tree, wall, random_seed), chains=chains)
+        return nuts_results(self._package(triangle, tree, wall, random_seed))
 
     def _package(self, tri: ReportingTriangle, tree: Any, wall: float,
                  random_seed: int | None) -> xr.DataTree:
@@ -544,296 +554,3 @@ def _draw_frailty(rng: np.random.Generator, tri: ReportingTriangle, lam: np.ndar
     shape = a + tri.reported[None, None]
     rate = a + lam * seen
     return rng.gamma(shape, 1.0 / rate), seen
-
-
-# ------------------------------------------------------------------ summaries
-def periods_table(results: Results) -> pd.DataFrame:
-    """Per event period: reported so far, eventual and (with coverage) ``N``.
-
-    Columns ``period``, ``reported``, ``complete`` and, for ``eventual``,
-    ``N`` (when coverage was given) and ``N_cumulative`` (running total of
-    ``N``, the eventual count without coverage), ``*_median``, ``*_q025``,
-    ``*_q975``; summed over strata when there are several.
-    """
-    post = results.posterior
-    rep = np.asarray(results.tree["constant_data"]["observed"].sum("stratum").values)
-    complete = np.asarray(results.tree["constant_data"]["complete"].values)
-    out = pd.DataFrame({"period": list(post["N"].coords["period"].values),
-                        "reported": rep.astype(np.int64), "complete": complete})
-    has_cov = "coverage" in post
-    for var in ("eventual", "N", "N_cumulative") if has_cov else ("eventual", "N_cumulative"):
-        x = post[var].sum("stratum").stack(sample=("chain", "draw")).values  # (t, sample)
-        q = np.quantile(x, [0.5, 0.025, 0.975], axis=1)
-        for name, row in zip(("median", "q025", "q975"), q, strict=True):
-            out[f"{var}_{name}"] = row
-    return out
-
-
-def periods_json(results: Results) -> list[dict[str, Any]]:
-    """The ``periods`` list of the command line's JSON output."""
-    tab = periods_table(results)
-    has_cov = "N_median" in tab.columns
-    rows = []
-    for _, r in tab.iterrows():
-        entry: dict[str, Any] = {"period": str(r["period"]), "reported": int(r["reported"]),
-                                 "complete": bool(r["complete"])}
-        for var in ("eventual", "N") if has_cov else ("eventual",):
-            entry[var] = {k: float(r[f"{var}_{k}"]) for k in ("median", "q025", "q975")}
-        rows.append(entry)
-    return rows
-
-
-def crps_samples(samples: np.ndarray, y: float) -> float:
-    r"""Continuous ranked probability score of draws against an outcome (lower is better).
-
-    :math:`\mathrm{CRPS} = E|X - y| - \tfrac12 E|X - X'|`, computed exactly
-    for the empirical distribution of ``samples`` (sorted-sample formula).
-    """
-    x = np.sort(np.asarray(samples, dtype=float).ravel())
-    m = x.size
-    if m == 0:
-        raise DataValidationError("crps_samples needs at least one sample.")
-    e1 = np.abs(x - y).mean()
-    i = np.arange(1, m + 1)
-    e2 = 2.0 * np.sum((2 * i - m - 1) * x) / (m * m)  # E|X - X'|
-    return float(e1 - 0.5 * e2)
-
-
-def score_nowcast(results: Results, truth: pd.Series | dict[str, int], *,
-                  var: str = "eventual") -> pd.DataFrame:
-    """Score a nowcast against the counts eventually observed.
-
-    Parameters
-    ----------
-    results : Results
-        A :class:`Nowcast` fit.
-    truth : Series or mapping
-        Eventual counts indexed by ISO period label (only those periods are
-        scored).
-    var : str
-        ``"eventual"`` (default) or ``"N"``.
-
-    Returns
-    -------
-    DataFrame indexed by period with ``truth``, ``median``, ``q025``,
-    ``q975``, ``covered``, ``width``, ``abs_error`` (of the median),
-    ``crps`` and ``log_score`` (minus the log of the posterior predictive
-    probability of the truth, from the draws with add-one smoothing).
-    """
-    truth = pd.Series(truth)
-    truth.index = [str(pd.Timestamp(i).date()) for i in truth.index]
-    da = results.posterior[var].sum("stratum")
-    rows = []
-    for p, y in truth.items():
-        if p not in list(da.coords["period"].values):
-            raise DataValidationError(f"period {p} is not in the nowcast.")
-        x = da.sel(period=p).values.ravel()
-        lo, med, hi = np.quantile(x, [0.025, 0.5, 0.975])
-        prob = (np.sum(x == y) + 1.0) / (x.size + 1.0)
-        rows.append({"period": p, "truth": int(y), "median": med, "q025": lo, "q975": hi,
-                     "covered": bool(lo <= y <= hi), "width": hi - lo,
-                     "abs_error": abs(med - y), "crps": crps_samples(x, float(y)),
-                     "log_score": -float(np.log(prob))})
-    return pd.DataFrame(rows).set_index("period")
-
-
-def simulate_line_list(
-    rng: np.random.Generator,
-    intensity: np.ndarray,
-    delay_pmf: np.ndarray,
-    coverage: float | np.ndarray = 1.0,
-    start: Any = "2020-01-01",
-) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
-    r"""Simulate a daily line list with known intensity, delay and coverage.
-
-    True deaths :math:`N_t \sim \mathrm{Poisson}(\lambda_t / c_t)`, the
-    eventually reported :math:`E_t \sim \mathrm{Binomial}(N_t, c_t)` (so
-    :math:`E_t \sim \mathrm{Poisson}(\lambda_t)`), and their delays
-    :math:`\sim` ``delay_pmf[t]``.
-
-    Parameters
-    ----------
-    intensity : float array (n_period,)
-        Expected eventual reported count per day, :math:`\lambda_t`.
-    delay_pmf : float array (n_period, max_delay + 1)
-        Delay distribution of each event day (rows sum to one).
-    coverage : float or array (n_period,)
-
-    Returns
-    -------
-    line list (columns ``event``, ``report``), eventual counts ``E``, true deaths ``N``.
-    """
-    lam = np.asarray(intensity, dtype=float)
-    pmf = np.asarray(delay_pmf, dtype=float)
-    cov = np.broadcast_to(np.asarray(coverage, dtype=float), lam.shape)
-    n_true = rng.poisson(lam / cov)
-    eventual = rng.binomial(n_true, cov)
-    start_ts = pd.Timestamp(start)
-    ev_days, delays = [], []
-    for t, e in enumerate(eventual):
-        cells = rng.multinomial(e, pmf[t] / pmf[t].sum())
-        ev_days.append(np.full(e, t))
-        delays.append(np.repeat(np.arange(pmf.shape[1]), cells))
-    ev = np.concatenate(ev_days)
-    dl = np.concatenate(delays)
-    df = pd.DataFrame({"event": start_ts + pd.to_timedelta(ev, unit="D"),
-                       "report": start_ts + pd.to_timedelta(ev + dl, unit="D")})
-    return df, eventual.astype(np.int64), n_true.astype(np.int64)
-
-
-def calibrate_delay_from_milestones(
-    snapshot: pd.Series,
-    as_of: Any,
-    milestones: pd.Series,
-    *,
-    medians: Sequence[float] = tuple(np.geomspace(1.0, 32.0, 31)),
-    sdlogs: Sequence[float] = (0.6, 0.8, 1.0, 1.2, 1.4, 1.6, 1.8, 2.0),
-    period_days: int = 7,
-) -> pd.DataFrame:
-    r"""Score lognormal delays by how well they reproduce a list's published running totals.
-
-    A single snapshot ``c_w`` (counts per event period ``w`` known at
-    ``as_of``) and the list's earlier published totals ``L(T)`` (all
-    periods together, at dates ``T`` before ``as_of`` = :math:`S`) constrain the delay:
-    under a delay CDF :math:`F`, the eventual count is :math:`\lambda_w = c_w /
-    F(S - w)` and the total known at :math:`T` is
-    :math:`k \sum_w \lambda_w F(T - w)`, where :math:`k = L(S) /
-    \sum_w c_w` (interpolated) scales the snapshot to the whole list.  Each
-    (median, sdlog) pair is scored by the root mean squared log ratio of
-    predicted to published totals.
-
-    Assumptions (state them with the result): the snapshot is a constant
-    fraction :math:`1/k` of the list for every period, the delay did not
-    change over time, and the snapshot's counts are exact.
-
-    Parameters
-    ----------
-    snapshot : Series
-        Counts indexed by period start date.
-    as_of : date
-        Date of the snapshot.
-    milestones : Series
-        Published running totals of the whole list indexed by date; those
-        before ``as_of`` are used (at least one, plus one after for the
-        interpolation of :math:`L(S)`).
-    medians, sdlogs : sequences
-        Grid of lognormal median delays (in periods) and sdlogs.
-
-    Returns
-    -------
-    DataFrame with columns ``median``, ``sdlog``, ``rmse_log`` (sorted,
-    best first) and the predicted/published ratio at each milestone; attrs
-    ``scale`` (:math:`k`) and ``list_at_as_of``.
-    """
-    from scipy import stats
-
-    as_of_ts = pd.Timestamp(as_of)
-    ms = pd.Series(milestones).astype(float)
-    ms.index = pd.to_datetime(ms.index)
-    ms = ms.sort_index()
-    before = ms[ms.index < as_of_ts]
-    if before.empty or not (ms.index > as_of_ts).any():
-        raise DataValidationError(
-            "calibration needs published totals both before and after the snapshot date "
-            f"{as_of_ts.date()} (got {[str(d.date()) for d in ms.index]})."
-        )
-    ordinal = np.array([d.toordinal() for d in ms.index], dtype=float)
-    list_at = float(np.interp(as_of_ts.toordinal(), ordinal, ms.to_numpy()))
-    counts = pd.Series(snapshot).astype(float)
-    mid = pd.to_datetime(counts.index) + pd.Timedelta(days=period_days / 2)
-    c = counts.to_numpy()
-    scale = list_at / c.sum()
-    age_now = np.asarray((as_of_ts - mid).days, dtype=float) / period_days
-    rows = []
-    for m in medians:
-        for sd in sdlogs:
-            def cdf(age: np.ndarray, m: float = m, sd: float = sd) -> np.ndarray:
-                return np.where(age > 0, stats.norm.cdf(
-                    (np.log(np.maximum(age, 1e-9)) - np.log(m)) / sd), 0.0)
-
-            lam = c / np.maximum(cdf(age_now), 1e-3)
-            ratios = []
-            for date, total in zip(before.index, before.to_numpy(), strict=True):
-                age = np.asarray((date - mid).days, dtype=np.float64) / period_days
-                ratios.append(scale * float(np.sum(lam * cdf(age))) / float(total))
-            r = np.asarray(ratios)
-            rows.append({"median": float(m), "sdlog": float(sd),
-                         "rmse_log": float(np.sqrt(np.mean(np.log(r) ** 2))),
-                         **{f"ratio_{d.date()}": v for d, v in zip(before.index, r,
-                                                                     strict=True)}})
-    out = pd.DataFrame(rows).sort_values("rmse_log").reset_index(drop=True)
-    out.attrs["scale"] = scale
-    out.attrs["list_at_as_of"] = list_at
-    return out
-
-
-def backtest(
-    data: pd.DataFrame,
-    *,
-    event_date: str,
-    report_date: str,
-    nows: Sequence[Any],
-    max_delay: int,
-    window: int,
-    lags: tuple[int, int] = (3, 12),
-    model: Nowcast | None = None,
-    draws: int = 1000,
-    chains: int = 4,
-    tune: int = 1000,
-    random_seed: int | None = 1,
-) -> pd.DataFrame:
-    """Score daily nowcasts at several analysis dates against the eventual counts.
-
-    For each analysis date the line list is cut to the ``window`` days
-    ending at it (events before are removed explicitly, reports after it are
-    not yet known), the model is fitted, and the periods ``lags[0]`` to
-    ``lags[1]`` days before the analysis date are scored against the number
-    of records eventually reported for them (with a delay up to
-    ``max_delay``).  Every analysis date has the same triangle layout, so
-    one PyMC graph is built and re-used.
-
-    Returns
-    -------
-    DataFrame with one row per (analysis date, period): the columns of
-    :func:`score_nowcast` plus ``now`` and ``reported``.
-    """
-    model = model or Nowcast()
-    ev = pd.to_datetime(data[event_date]).dt.normalize()
-    rep = pd.to_datetime(data[report_date]).dt.normalize()
-    delay_days = (rep - ev).dt.days
-    eventual = ev[delay_days <= max_delay].value_counts()
-    frames = []
-    pm_model = None
-    for k, now in enumerate(nows):
-        now_ts = pd.Timestamp(now).normalize()
-        start = now_ts - pd.Timedelta(days=window - 1)
-        sub = data[(ev >= start).to_numpy()]
-        tri = ReportingTriangle.from_line_list(
-            sub, event_date=event_date, report_date=report_date, now=now_ts,
-            max_delay=max_delay, start=start, long_delays="drop", source="backtest")
-        if pm_model is None:
-            pm_model = model.build_model(tri)
-        seed = None if random_seed is None else random_seed + k
-        res = model.fit(tri, draws=draws, chains=chains, tune=tune, random_seed=seed,
-                        model=pm_model)
-        days = [now_ts - pd.Timedelta(days=d) for d in range(lags[1], lags[0] - 1, -1)]
-        truth = pd.Series({str(d.date()): int(eventual.get(d, 0)) for d in days})
-        sc = score_nowcast(res, truth)
-        labels = tri.period_labels
-        sc["reported"] = [int(tri.reported[:, labels.index(p)].sum()) for p in sc.index]
-        sc["now"] = str(now_ts.date())
-        sc["wall_time"] = float(res.tree.attrs["wall_time"])
-        frames.append(sc.reset_index())
-    return pd.concat(frames, ignore_index=True)
-
-
-def run_cli(args: Any, triangle: ReportingTriangle) -> int:
-    """Fit and print for ``casualty-models nowcast`` (``args`` from argparse)."""
-    from ..cli._common import emit
-
-    model = Nowcast(coverage=tuple(args.coverage) if args.coverage else None)
-    res = model.fit(triangle, draws=args.draws, chains=args.chains, tune=args.tune,
-                    random_seed=args.seed)
-    extra = {"periods": periods_json(res), "now": str(triangle.now.date()),
-             "period": triangle.period, "max_delay": triangle.max_delay}
-    return emit(res, args, extra=extra)
