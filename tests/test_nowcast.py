@@ -34,7 +34,7 @@ def hus_triangle():
 def hus_fit(hus_triangle):
     # 1,000 draws: the 2.5% quantile of 4 June sits at P(no more reports) ~ 3%, so fewer
     # draws make its coverage a coin toss
-    return Nowcast().fit(hus_triangle, draws=500, tune=300, chains=2, random_seed=1)
+    return Nowcast().fit(hus_triangle, draws=500, tune=500, chains=2, random_seed=1)
 
 
 def test_hus_covers_every_eventual_count_like_surveillance(hus_fit):
@@ -121,7 +121,7 @@ def test_coverage_gives_true_deaths_on_a_small_triangle():
     df = pd.DataFrame(rows, columns=["event", "report"])
     tri = ReportingTriangle.from_line_list(df, event_date="event", report_date="report",
                                            now="2020-03-12", max_delay=3)
-    model = Nowcast(coverage=(0.45, 0.65), coverage_drift=0.05)
+    model = Nowcast(coverage=(0.45, 0.65), coverage_drift=0.05, delay_drift=0.0)
     res = model.fit(tri, draws=200, tune=200, chains=2, random_seed=2)
     post = res.posterior
     n, e = post["N"].values, post["eventual"].values
@@ -132,8 +132,17 @@ def test_coverage_gives_true_deaths_on_a_small_triangle():
     np.testing.assert_array_equal(post["N_cumulative"].values, np.cumsum(n, axis=-1))
     # same layout: re-fit on other counts with the same graph
     pm_model = model.build_model(tri)
-    res2 = model.fit(tri, draws=50, tune=50, chains=1, random_seed=2, model=pm_model)
-    assert res2.posterior.sizes["draw"] == 50
+    # ... here with nothing reported yet for the last day: its eventual count and its true
+    # deaths still get a proper posterior from the intensity (issue 9: not N = 0 surely)
+    quiet = df[df["event"] < "2020-03-12"]
+    tri0 = ReportingTriangle.from_line_list(quiet, event_date="event", report_date="report",
+                                            now="2020-03-12", max_delay=3)
+    assert tri0.reported[0, -1] == 0
+    res2 = model.fit(tri0, draws=150, tune=150, chains=2, random_seed=2, model=pm_model)
+    assert res2.posterior.sizes["draw"] == 150
+    last = res2.posterior["N"].isel(stratum=0, period=-1).values
+    ev_last = res2.posterior["eventual"].isel(stratum=0, period=-1).values
+    assert np.mean(last > 0) > 0.95 and np.mean(ev_last > 0) > 0.5
     other = ReportingTriangle.from_line_list(df, event_date="event", report_date="report",
                                              now="2020-03-11", max_delay=3)
     with pytest.raises(DataValidationError, match="another layout"):

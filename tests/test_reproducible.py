@@ -18,24 +18,18 @@ import pytest
 
 SNIPPET = r"""
 import json, sys
-import numpy as np, pandas as pd
-from casualty_models import Nowcast, ReportingTriangle
+import casualty_models as cm
 cores = int(sys.argv[1])
-rng = np.random.default_rng(3)
-rows = []
-for t in range(12):
-    for _ in range(rng.poisson(15)):
-        day = pd.Timestamp("2020-03-01") + pd.Timedelta(days=t)
-        rows.append((day, day + pd.Timedelta(days=int(rng.integers(0, 4)))))
-df = pd.DataFrame(rows, columns=["event", "report"])
-tri = ReportingTriangle.from_line_list(df, event_date="event", report_date="report",
-                                       now="2020-03-12", max_delay=3)
+counts = cm.ConfirmedCounts([900, 600, 300], strata=("a", "b", "c"),
+                            audit_found=[180, 0, 40], audit_checked=[200, 0, 60])
 from casualty_models.models import _base
-tree, _ = _base.run_nuts(Nowcast().build_model(tri), draws=100, tune=100, chains=2,
-                         random_seed=11, cores=cores, target_accept=0.95)
-post = tree["posterior"]
-print(json.dumps({"intensity": post["intensity"].values.ravel().tolist(),
-                  "dispersion": post["dispersion"].values.ravel().tolist()}))
+with _base.sampling_options(progress=False, cores=cores):
+    res = cm.UnderReporting(pooling="partial").fit(counts, draws=200, tune=200, chains=2,
+                                                   random_seed=11)
+post = res.posterior
+print(json.dumps({"coverage": post["coverage"].values.ravel().tolist(),
+                  "N": post["N"].values.ravel().tolist(),
+                  "nuts_sampler": [res.tree.attrs["nuts_sampler"]]}))
 """
 
 
@@ -55,4 +49,5 @@ def test_same_seed_same_draws_across_compile_caches_and_threads(tmp_path):
     for k in a:
         np.testing.assert_array_equal(a[k], b[k], err_msg=k)
         np.testing.assert_array_equal(a[k], c[k], err_msg=k)
-    assert len(set(a["dispersion"])) > 10  # real draws, not a constant
+    assert a["nuts_sampler"] == ["nutpie"]
+    assert len(set(a["coverage"])) > 100  # real draws, not a constant
