@@ -62,7 +62,8 @@ def main(argv: list[str] | None = None) -> None:
     args = ap.parse_args(argv)
     from casualty_models.datasets import load_capture_table
     from casualty_models.models._lcmcr_gibbs import run_chains
-    from casualty_models.models.latent_class import LatentClass, simulate_table
+    from casualty_models.models.latent_class import LatentClass
+    from casualty_models.simulate import simulate_table
 
     print(f"cores: {os.cpu_count()}  python {sys.version.split()[0]}  load average "
           f"{os.getloadavg()[0]:.1f} (other processes compete for the cores when > 0)")

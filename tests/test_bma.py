@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 
 import numpy as np
 import pytest
@@ -158,7 +159,7 @@ def test_dga_spina_bifida_test_case():
 
 
 def model_log_prior(model, n_obs):
-    from casualty_models.models.bma import _log_prior_fn
+    from casualty_models.models._bma_grid import log_prior_fn as _log_prior_fn
 
     return _log_prior_fn(model.prior_n, n_obs)[0]
 
@@ -208,7 +209,7 @@ def test_default_delta_and_priors_recorded():
     res = DecomposableBMA().fit(load_capture_table("madigan_york"), draws=10, random_seed=1)
     assert res.tree.attrs["delta"] == 1 / 32
     assert res.tree.attrs["n_graphs"] == 822
-    assert "1/N" in res.priors["N"]
+    assert res.priors["N"] == {"distribution": "1/N", "text": "p(N) proportional to 1/N"}
     assert "hyper-Dirichlet" in res.describe_priors()
 
 
@@ -233,15 +234,17 @@ def test_strata_are_fitted_independently_and_summed():
     post = res.posterior
     np.testing.assert_array_equal(post["N_total"].values, post["N"].sum("stratum").values)
     gs = grid_summary(res)
-    assert list(gs.index) == ["afro-american", "caucasian", "other"]
-    assert gs["sparse"].tolist() == [False, False, True]
+    assert list(gs.index) == ["afro-american", "caucasian", "other", "total"]
+    assert gs["sparse"].tolist() == [False, False, True, True]
+    # the total's exact grid is the convolution of the strata's: means add up exactly
+    assert gs.loc["total", "mean"] == pytest.approx(gs["mean"].iloc[:3].sum(), rel=1e-9)
     assert res.tree.attrs["sparse_strata"] == "other"
     for s in ("afro-american", "caucasian"):  # each agrees with its own unstratified fit
         alone = DecomposableBMA().fit_grid(t.select(s))
         assert gs.loc[s, "median"] == alone.quantile(0.5)
     obs = res.tree["constant_data"]["observed"]
     assert (post["N"] >= obs).all() and int(obs.sel(stratum="caucasian")) == 583
-    assert set(model_table(res, top=2)["stratum"]) == set(gs.index)
+    assert set(model_table(res, top=2)["stratum"]) == set(gs.index) - {"total"}
 
 
 def test_saturated_and_heavy_tail_warnings():
@@ -292,7 +295,7 @@ def test_recovers_known_total_from_simulated_population():
     ("kwargs", "exc", "match"),
     [
         ({"delta": 0.0}, PriorError, "delta=0.0 is not allowed"),
-        ({"delta": "big"}, PriorError, "expected a positive number"),
+        ({"delta": "big"}, PriorError, r"delta=.big. is not allowed: expected a number > 0"),
         ({"n_max": 0}, DataValidationError, "n_max=0 is not allowed"),
         ({"prior_n": "jeffreys"}, PriorError, "prior_n='jeffreys' is unknown"),
         ({"prior_n": [0.0]}, PriorError, "1-d array of log prior values"),
@@ -384,3 +387,22 @@ def test_six_lists_recovery():
     g = grid_summary(res).loc["all"]
     assert g["q025"] <= 2000 <= g["q975"]
     assert model_table(res, top=1).iloc[0]["graph"] == "[A][B][C][D][E][F]"
+
+
+def test_mass_beyond_the_grid_is_reported_unbounded_not_truncated():
+    """A grid ending at n0 = 9,000 leaves about a third of Kosovo's posterior beyond it: the
+    total is unbounded (infinite mean and upper quantiles, a typed warning), and the quantiles
+    the grid does reach account for the missing mass (they match the full grid's)."""
+    t = load_capture_table("kosovo")
+    full = DecomposableBMA().fit_grid(t)  # the full grid: 9,827 / 12,595 / 16,543
+    with pytest.warns(IdentifiabilityWarning, match="reported as unbounded"):
+        res = DecomposableBMA(n_max=9000).fit(t, draws=400, random_seed=1)
+    g = grid_summary(res).loc["all"]
+    assert g["status"] == "unbounded" and 0.2 < g["tail_mass"] < 0.5
+    assert np.isinf([g["mean"], g["q95"], g["q975"]]).all()
+    assert g["median"] == pytest.approx(float(full.quantile(0.5)), rel=0.005)
+    assert g["q025"] == pytest.approx(float(full.quantile(0.025)), rel=0.005)
+    s = res.summary().loc["N_total"]
+    assert np.isinf([s["mean"], s["q975"]]).all()
+    d = res.to_dict()
+    assert d["N_status"] == "unbounded" and math.isinf(d["N"]["q975"])

@@ -63,7 +63,7 @@ def test_dense_fills_unobserved_patterns_with_zeros():
         (pd.DataFrame({"A": [1, 0], "B": [0, 1], "count": [3, 2]}), {"lists": ["A", "X"]},
          r"unknown list column\(s\) \['X'\]"),
         (pd.DataFrame({"A": [1, 0], "B": [0, 2], "count": [3, 2]}), {},
-         r"list column 'B' has the value 2 at row 1: expected 0"),
+         r"list column 'B' has the value 2 at row 2: expected 0"),
         (pd.DataFrame({"A": [1, 1], "B": [0, 0], "C": [0, 1], "count": [3, 2]}), {},
          r"list\(s\) \['B'\] record nobody"),
         (pd.DataFrame({"A": [], "B": [], "count": []}), {}, r"empty \(0 rows\)"),
@@ -141,7 +141,7 @@ def test_confirmed_counts_from_frame_and_records():
     c2 = ConfirmedCounts.from_records(recs, stratum="s", period="d", freq="M")
     assert c2.periods == ("2023-01-01", "2023-02-01", "2023-03-01")
     np.testing.assert_array_equal(c2.counts, [[1, 0, 1], [0, 0, 1]])
-    with pytest.raises(DataValidationError, match=r"unreadable date at row 1"):
+    with pytest.raises(DataValidationError, match=r"unreadable date at row 2"):
         ConfirmedCounts.from_records(recs.assign(d=["2023-01-01", "garbage", None]), period="d")
 
 
@@ -164,3 +164,51 @@ def test_shipped_datasets_load_with_expected_totals():
         load("nope")
     with pytest.raises(DataValidationError, match=r"not a capture-recapture table"):
         load_capture_table("hus_o104")
+
+
+def test_from_frame_is_the_one_reader(tmp_path):
+    agg = pd.DataFrame({"A": [1, 0, 1, 1], "B": [0, 1, 1, 1], "s": ["x", "x", "x", "y"],
+                        "count": [3, 2, 1, 4]})
+    t = CaptureTable.from_frame(agg, stratum="s", source="survey 2024")
+    assert t.strata == ("x", "y") and t.source == "survey 2024"
+    assert t.lists == ("A", "B")  # every other column is a list
+    # summed over a column that splits rows but is not wanted as strata
+    summed = CaptureTable.from_frame(agg, sum_over="s")
+    assert summed.strata == ("all",) and summed.pattern_labels == ["01", "10", "11"]
+    np.testing.assert_array_equal(summed.counts, [[2, 3, 5]])
+    # no count column: one row per person, lists required
+    recs = records()
+    assert CaptureTable.from_frame(recs, lists=["A", "B"]).observed.sum() == len(recs)
+    with pytest.raises(DataValidationError, match=r"has no count column 'count'.*Fix: pass lists="):
+        CaptureTable.from_frame(recs)
+    f = tmp_path / "t.csv"
+    agg.to_csv(f, index=False)
+    assert CaptureTable.from_csv(f, stratum="s").source == f"file:{f}"
+    # the shipped datasets go through the same reader and name their source
+    assert load_capture_table("spina_bifida_ethnicity").source == "dataset:spina_bifida_ethnicity"
+
+
+def test_messages_name_the_bad_value_and_count_rows_from_one():
+    bad = pd.DataFrame({"A": [1, 0, 1], "B": [0, 1, 1], "count": ["100", "abc", "3"]})
+    with pytest.raises(DataValidationError, match=r"contains 'abc' \(at row 2\)"):
+        CaptureTable.from_counts(bad)
+    neg = pd.DataFrame({"A": [1, 0], "B": [0, 1], "count": [-4, 2]})
+    with pytest.raises(DataValidationError, match=r"negative value -4 \(at row 1\)"):
+        CaptureTable.from_counts(neg)
+
+
+def test_counts_are_bounded_to_int64():
+    with pytest.raises(DataValidationError, match=r"of at most 9,223,372,036,854,775,807"):
+        ConfirmedCounts(10**19)
+    with pytest.raises(DataValidationError, match=r"values summing to 10,000,000,000,000,000,000"):
+        ConfirmedCounts({"a": 5 * 10**18, "b": 5 * 10**18})
+    with pytest.raises(DataValidationError, match=r"the value 1e\+19 \(at AB\)"):
+        CaptureTable.from_mapping({"A": 1, "AB": 1e19})
+    assert ConfirmedCounts(2**62).total == 2**62  # large but representable: kept exactly
+
+
+def test_semicolon_separated_csv_gets_a_hint(tmp_path):
+    f = tmp_path / "semi.csv"
+    f.write_text("A;B;count\n1;0;3\n0;1;2\n1;1;1\n")
+    with pytest.raises(DataValidationError, match=r"looks semicolon-separated.*sep=';'"):
+        CaptureTable.from_csv(f)

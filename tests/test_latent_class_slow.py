@@ -17,7 +17,8 @@ from scipy import stats
 
 from casualty_models.datasets import load_capture_table
 from casualty_models.errors import ConvergenceWarning
-from casualty_models.models.latent_class import LatentClass, simulate_table
+from casualty_models.models.latent_class import LatentClass
+from casualty_models.simulate import simulate_table
 
 pytestmark = pytest.mark.slow
 

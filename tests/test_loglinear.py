@@ -474,3 +474,21 @@ def test_bayes_independent_strata_spina_bifida():
     med = np.median(res.draws("N", stratum="caucasian"))
     assert med == pytest.approx(703, rel=0.05)
     assert res.to_dict()["strata"]["other"]["observed"] == 2
+
+
+def test_lists_that_never_overlap_give_no_estimate_not_the_observed_count():
+    never = CaptureTable.from_mapping({"A": 300, "B": 300})
+    with pytest.warns(SparseDataWarning, match="none of its 600 records"):
+        fit = LogLinear().fit_mle(never)
+    assert fit.status == ["not estimable"] and fit.total_status == "not estimable"
+    assert math.isnan(fit.N_total) and math.isnan(fit.N_total_low)
+    assert math.isinf(fit.N_total_high)
+    d = fit.to_dict()
+    assert d["N_status"] == "not estimable" and math.isnan(d["N"]["q025"])
+    # with strata, one stratum without overlaps leaves the total unknown (not its observed)
+    two = CaptureTable(("A", "B"), np.array([[0, 1], [1, 0], [1, 1]]),
+                       np.array([[30, 40, 10], [300, 300, 0]]), ("x", "y"))
+    with pytest.warns((SparseDataWarning, IdentifiabilityWarning)):
+        fit2 = LogLinear().fit_mle(two)
+    assert fit2.N[0] == pytest.approx(50 * 40 / 10, rel=1e-9)  # Lincoln-Petersen in 'x'
+    assert math.isnan(fit2.N_total) and fit2.summary().loc["total", "status"] == "not estimable"

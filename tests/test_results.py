@@ -79,3 +79,25 @@ def test_plot_marks_observed_and_published_range():
     import matplotlib.pyplot as plt
 
     plt.close(fig)
+
+
+def test_both_result_kinds_satisfy_the_interface_and_load_back(tmp_path):
+    from casualty_models import CaptureTable, LogLinear, LogLinearMLE, TwoList
+    from casualty_models.results import FitResult
+
+    table = CaptureTable.from_mapping({"AB": 100, "A": 400, "B": 300})
+    mle = LogLinear().fit_mle(table)
+    # two lists, independence: the MLE is Lincoln-Petersen, 500 * 400 / 100 = 2,000
+    assert mle.N_total == pytest.approx(2000.0, rel=1e-9)
+    bayes = TwoList().fit(table, draws=50, chains=2, random_seed=1)
+    for res in (mle, bayes):
+        assert isinstance(res, FitResult)
+    mle.save(tmp_path / "mle.nc")
+    back = load_results(tmp_path / "mle.nc")
+    assert isinstance(back, LogLinearMLE)
+    assert back.to_dict() == mle.to_dict()
+    assert back.coefficients.equals(mle.coefficients)
+    np.testing.assert_array_equal(back.fitted, mle.fitted)
+    assert back.patterns == mle.patterns == ["01", "10", "11"]
+    bayes.save(tmp_path / "bayes.nc")
+    assert isinstance(load_results(tmp_path / "bayes.nc"), Results)

@@ -38,12 +38,12 @@ _LAZY = {
     "TwoList": "models.two_list",
     "DecomposableBMA": "models.bma",
     "LogLinear": "models.loglinear",
-    "LogLinearMLE": "models.loglinear",
+    "LogLinearMLE": "results_mle",
     "all_models": "models.loglinear",
     "model_range": "models.loglinear",
     "posterior_predictive_check": "models.loglinear",
     "datasets": "datasets",
-    "ReportingTriangle": "triangle",
+    "ReportingTriangle": "containers",
     "Nowcast": "models.nowcast",
     "LatentClass": "models.latent_class",
 }
@@ -62,12 +62,11 @@ __all__ = [
 
 if TYPE_CHECKING:  # pragma: no cover
     from . import datasets
-    from .containers import CaptureTable, ConfirmedCounts
+    from .containers import CaptureTable, ConfirmedCounts, ReportingTriangle
     from .models.bma import DecomposableBMA
     from .models.latent_class import LatentClass
     from .models.loglinear import (
         LogLinear,
-        LogLinearMLE,
         all_models,
         model_range,
         posterior_predictive_check,
@@ -77,7 +76,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .models.underreporting import UnderReporting
     from .priors import BetaPrior, HalfNormalPrior, NormalPrior
     from .results import Results, load_results
-    from .triangle import ReportingTriangle
+    from .results_mle import LogLinearMLE
 
 
 def __getattr__(name: str) -> Any:

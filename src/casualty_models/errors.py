@@ -14,6 +14,7 @@ import warnings
 __all__ = [
     "CasualtyModelsError",
     "CasualtyModelsWarning",
+    "ConfigurationError",
     "ConvergenceWarning",
     "DataValidationError",
     "IdentifiabilityWarning",
@@ -29,6 +30,17 @@ class CasualtyModelsError(ValueError):
 
 class DataValidationError(CasualtyModelsError):
     """Input data are malformed: wrong type, shape, value or label."""
+
+
+class ConfigurationError(DataValidationError):
+    """A model, sampler or command-line setting is impossible.
+
+    For example an unknown choice, an integer out of range, a probability
+    outside (0, 1) or a negative seed.
+    Raised by :mod:`casualty_models.validation`.  It derives from
+    :class:`DataValidationError` so that code written when such settings were
+    checked alongside the data keeps catching them.
+    """
 
 
 class PriorError(CasualtyModelsError):

@@ -39,6 +39,34 @@ def _check_positive(name: str, value: float) -> float:
     return value
 
 
+def prior_record(prior: Any = None, *, text: str | None = None, **fields: Any) -> dict[str, Any]:
+    """One entry of a model's ``priors()`` record (the same shape for every model class).
+
+    Every model class's ``priors()`` returns ``{parameter: record}``; each
+    record is a JSON-ready dict with ``"distribution"`` (a name) and
+    ``"text"`` (one line for people), plus the prior's parameters when it is
+    a prior object (its ``to_dict()``) and any ``fields`` given.
+
+    Examples
+    --------
+    >>> prior_record(NormalPrior(0.0, 5.0))
+    {'distribution': 'Normal', 'mu': 0.0, 'sigma': 5.0, 'text': 'Normal(mu=0, sigma=5)'}
+    >>> prior_record(text="p(N) proportional to 1/N", distribution="1/N")
+    {'distribution': '1/N', 'text': 'p(N) proportional to 1/N'}
+    """
+    out: dict[str, Any] = dict(prior.to_dict()) if prior is not None else {}
+    out.update(fields)
+    out["text"] = text if text is not None else str(prior)
+    if "distribution" not in out:
+        raise PriorError("internal: a prior record needs a distribution name.")
+    return out
+
+
+def inverse_n_prior(scope: str = "") -> dict[str, Any]:
+    """The record of the reference prior p(N) proportional to 1/N (``scope``: e.g. " per period")."""
+    return prior_record(text=f"p(N) proportional to 1/N{scope}", distribution="1/N")
+
+
 @dataclass(frozen=True)
 class BetaPrior:
     r"""Beta prior on a probability, :math:`p \sim \mathrm{Beta}(\alpha, \beta)`.

@@ -19,127 +19,102 @@ from __future__ import annotations
 import json
 import os
 import warnings
-from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 import pandas as pd
 import xarray as xr
 
-from ._version import __version__
+from ._datatree import build_datatree, posterior_array
 from .errors import ConvergenceWarning, DataValidationError, warn
 
-__all__ = ["Results", "build_datatree", "load_results"]
+if TYPE_CHECKING:
+    from .results_mle import LogLinearMLE
+
+__all__ = ["FitResult", "Results", "build_datatree", "load_results", "posterior_array"]
 
 #: Samplers whose draws are independent and exact: no convergence diagnostics.
 EXACT_SAMPLERS = ("exact", "grid")
 QUANTILES = {"q025": 0.025, "q05": 0.05, "q95": 0.95, "q975": 0.975}
+#: Posterior mass beyond what the draws cover (a grid's end) from which the total is
+#: reported as unbounded: infinite mean, infinite quantiles above the covered mass.
+MATERIAL_TAIL = 1e-3
+_N_VARS = ("N", "N_unobserved", "N_total", "N_unobserved_total")
 
 
-def _jsonable(x: Any) -> Any:
-    if isinstance(x, np.generic):
-        return x.item()
-    if isinstance(x, np.ndarray):
-        return x.tolist()
-    if isinstance(x, Mapping):
-        return {str(k): _jsonable(v) for k, v in x.items()}
-    if isinstance(x, list | tuple):
-        return [_jsonable(v) for v in x]
-    if hasattr(x, "to_dict"):
-        return _jsonable(x.to_dict())
-    return x
+def tail_levels(levels: Any, tail: float) -> np.ndarray:
+    """Levels at which to read the covered part of a posterior with mass ``tail`` beyond it.
 
+    If mass ``tail`` lies beyond everything the draws (or a grid) cover, the
+    posterior's q-quantile is the covered part's quantile at level
+    ``q / (1 - tail)`` when that is below 1, and lies beyond the draws
+    otherwise (NaN here; reported as infinity).
 
-def _library_versions() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    out = {}
-    for pkg in ("pymc", "pytensor", "arviz-base", "arviz-stats", "numpy", "numba"):
-        try:
-            out[pkg] = version(pkg)
-        except PackageNotFoundError:  # pragma: no cover - optional packages
-            continue
-    return json.dumps(out)
-
-
-def build_datatree(
-    posterior: Mapping[str, xr.DataArray],
-    *,
-    model: str,
-    model_config: Mapping[str, Any],
-    priors: Mapping[str, Any],
-    random_seed: int | None,
-    data_fingerprint: str,
-    data_source: str,
-    sampler: str,
-    observed: int,
-    observed_data: Mapping[str, xr.DataArray] | None = None,
-    constant_data: Mapping[str, xr.DataArray] | None = None,
-    sample_stats: xr.Dataset | None = None,
-    base: xr.DataTree | None = None,
-    extra_attrs: Mapping[str, Any] | None = None,
-) -> xr.DataTree:
-    """Assemble a result DataTree following the contract.
-
-    Parameters
-    ----------
-    posterior : mapping of name to DataArray
-        Posterior variables with dims ``(chain, draw, ...)``; ``N`` and
-        ``N_unobserved`` must be present and have a ``stratum`` dim.  Their
-        totals over strata are added here.
-    observed : int
-        Total number of deaths observed (recorded as attr ``observed``).
-    base : DataTree, optional
-        A tree from ``pm.sample`` whose groups are kept (its posterior is
-        extended with ``posterior``).
+    Examples
+    --------
+    >>> tail_levels([0.5, 0.9, 0.975], 0.05).round(4).tolist()
+    [0.5263, 0.9474, nan]
     """
-    for name in ("N", "N_unobserved"):
-        if name not in posterior:
-            raise ValueError(f"internal: posterior lacks {name!r}")
-        if "stratum" not in posterior[name].dims:
-            raise ValueError(f"internal: {name} lacks the stratum dim")
-    post_vars = dict(posterior)
-    post_vars["N_total"] = post_vars["N"].sum("stratum")
-    post_vars["N_unobserved_total"] = post_vars["N_unobserved"].sum("stratum")
-    for name in ("N", "N_unobserved", "N_total", "N_unobserved_total"):
-        post_vars[name] = post_vars[name].astype(np.int64)
+    lv = np.asarray(levels, dtype=float)
+    if not tail < 1:  # an improper posterior: every quantile is beyond the grid
+        return np.full(lv.shape, np.nan)
+    adj = lv / (1.0 - max(float(tail), 0.0))
+    return np.where(adj < 1.0, adj, np.nan)
 
-    groups: dict[str, xr.Dataset] = {}
-    if base is not None:
-        for path, node in base.subtree_with_keys:
-            if path and node.has_data:
-                groups[path] = node.to_dataset(inherit=False)
-    post = groups.get("posterior", xr.Dataset())
-    post = post.assign(post_vars)
-    groups["posterior"] = post
-    if observed_data:
-        groups["observed_data"] = groups.get("observed_data", xr.Dataset()).assign(observed_data)
-    if constant_data:
-        groups["constant_data"] = groups.get("constant_data", xr.Dataset()).assign(constant_data)
-    if sample_stats is not None:
-        groups["sample_stats"] = sample_stats
-    groups.setdefault("sample_stats", xr.Dataset())
 
-    attrs = {
-        "model": model,
-        "model_config": json.dumps(_jsonable(model_config), sort_keys=True),
-        "priors": json.dumps(_jsonable(priors), sort_keys=True),
-        "random_seed": "None" if random_seed is None else int(random_seed),
-        "data_fingerprint": data_fingerprint,
-        "data_source": data_source,
-        "sampler": sampler,
-        "observed": int(observed),
-        "casualty_models_version": __version__,
-        "library_versions": _library_versions(),
-        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
-    }
-    if extra_attrs:
-        attrs.update({k: (json.dumps(_jsonable(v)) if isinstance(v, dict | list) else v)
-                      for k, v in extra_attrs.items()})
-    tree = xr.DataTree.from_dict({f"/{k}": v for k, v in groups.items()})
-    tree.attrs = attrs
-    return tree
+def _tail_stats(x: np.ndarray, tail: float) -> dict[str, float]:
+    """Mean, sd, median and quantiles of draws ``x`` that miss posterior mass ``tail``."""
+    keys = ["median", *QUANTILES]
+    lv = tail_levels([0.5, *QUANTILES.values()], tail)
+    vals = [float(np.quantile(x, v)) if np.isfinite(v) else np.inf for v in lv]
+    return {"mean": np.inf, "sd": np.inf, **dict(zip(keys, vals, strict=True))}
+
+
+@runtime_checkable
+class FitResult(Protocol):
+    """What every fit returns and what callers (the command line) may rely on.
+
+    Satisfied by :class:`Results` (posterior draws in a DataTree) and by
+    :class:`~casualty_models.results_mle.LogLinearMLE` (a maximum-likelihood
+    estimate with a profile interval).  Both survive :meth:`save` and
+    :func:`load_results`.
+    """
+
+    @property
+    def model(self) -> str:
+        """Name of the model class that produced the result."""
+        ...
+
+    @property
+    def sampler(self) -> str:
+        """How it was computed: ``exact``, ``grid``, ``nuts``, ``gibbs`` or ``mle``."""
+        ...
+
+    def summary(self) -> pd.DataFrame:
+        """Table of the total (and strata): point estimate and interval."""
+        ...
+
+    def check_convergence(self) -> list[str]:
+        """Problems of the computation (empty when there is nothing to check)."""
+        ...
+
+    def describe_priors(self) -> str:
+        """The priors (or, for maximum likelihood, the model) in words."""
+        ...
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON contract of ``--json``: ``model``, ``observed``, ``seed``, ``N``, ..."""
+        ...
+
+    def plot(self, *, published_range: tuple[float, float] | None = None,
+             published_label: str = ..., title: str | None = None, ax: Any = None) -> Any:
+        """A figure of the estimate of the total."""
+        ...
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Write the whole result to netCDF (read back by :func:`load_results`)."""
+        ...
 
 
 def _exact_aware(stat: Any, da: xr.DataArray, exact_value: float, reduce: Any) -> float:
@@ -262,7 +237,43 @@ class Results:
         return "\n".join(lines)
 
     # ------------------------------------------------------------ summaries
+    def tail_mass(self, var: str = "N_total", stratum: str | None = None) -> float:
+        """Posterior mass of ``var`` (N or a total) beyond what the draws cover.
+
+        Non-zero only for grid samplers whose grid ends before the posterior
+        does (``constant_data['tail_mass']`` per stratum; for a total the
+        probability that any stratum lies beyond its grid).
+        """
+        if var not in _N_VARS or "constant_data" not in self.tree.children or \
+                "tail_mass" not in self.tree["constant_data"].data_vars:
+            return 0.0
+        t = self.tree["constant_data"].to_dataset()["tail_mass"]
+        if stratum is not None:
+            return float(t.sel(stratum=stratum))
+        if var in ("N", "N_unobserved") and len(self.strata) == 1:
+            return float(t.values.ravel()[0])
+        return float(1.0 - np.prod(1.0 - np.asarray(t.values, dtype=float)))
+
+    @property
+    def N_status(self) -> str:
+        """``"unbounded"`` if material posterior mass of the total lies beyond the draws, else ``"ok"``."""
+        return "unbounded" if not self.tail_mass("N_total") < MATERIAL_TAIL else "ok"
+
     def _var_summary(self, da: xr.DataArray) -> pd.DataFrame:
+        df = self._var_summary_draws(da)
+        name = str(da.name)
+        other = [d for d in da.dims if d not in ("chain", "draw")]
+        if name in _N_VARS and other in ([], ["stratum"]):
+            rows = [(name, None)] if not other else [(f"{name}[{s}]", s) for s in self.strata]
+            for label, stratum in rows:
+                t = self.tail_mass(name, stratum)
+                if not t < MATERIAL_TAIL:
+                    x = self.draws(name, **({} if stratum is None else {"stratum": stratum}))
+                    st = _tail_stats(x, t)
+                    df.loc[label, list(st)] = list(st.values())
+        return df
+
+    def _var_summary_draws(self, da: xr.DataArray) -> pd.DataFrame:
         other = [d for d in da.dims if d not in ("chain", "draw")]
         stacked = da.stack(sample=("chain", "draw"))
         stat = {
@@ -383,10 +394,13 @@ class Results:
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready summary (the command line's ``--json`` contract)."""
 
-        def block(da: xr.DataArray) -> dict[str, float]:
+        def block(da: xr.DataArray, tail: float = 0.0) -> dict[str, float]:
             # totals over every non-sample dim (e.g. all periods of a nowcast)
             x = _flat(da).astype(float)
             x = x.reshape(x.shape[0], -1).sum(axis=1)
+            if not tail < MATERIAL_TAIL:
+                st = _tail_stats(x, tail)
+                return {k: st[k] for k in ("mean", "median", *QUANTILES)}
             out = {"mean": float(x.mean()), "median": float(np.median(x))}
             for k, q in QUANTILES.items():
                 out[k] = float(np.quantile(x, q))
@@ -398,8 +412,9 @@ class Results:
             "observed": self.observed,
             "seed": self.random_seed,
             "sampler": self.sampler,
-            "N": block(post["N_total"]),
-            "N_unobserved": block(post["N_unobserved_total"]),
+            "N": block(post["N_total"], self.tail_mass("N_total")),
+            "N_unobserved": block(post["N_unobserved_total"], self.tail_mass("N_total")),
+            "N_status": self.N_status,
             "diagnostics": self.diagnostics(),
             "priors": self.priors,
             "casualty_models_version": self.tree.attrs.get("casualty_models_version"),
@@ -411,8 +426,9 @@ class Results:
                 and "observed" in self.tree["constant_data"].data_vars) else None
             strata: dict[str, Any] = {}
             for i, s in enumerate(self.strata):
-                entry: dict[str, Any] = {"N": block(post["N"].sel(stratum=s)),
-                         "N_unobserved": block(post["N_unobserved"].sel(stratum=s))}
+                t = self.tail_mass("N", s)
+                entry: dict[str, Any] = {"N": block(post["N"].sel(stratum=s), t),
+                                         "N_unobserved": block(post["N_unobserved"].sel(stratum=s), t)}
                 if obs is not None:
                     entry["observed"] = int(np.asarray(obs)[i].sum())
                 strata[s] = entry
@@ -503,21 +519,23 @@ class Results:
         )
 
 
-def load_results(path: str | os.PathLike[str]) -> Results:
-    """Read a result written by :meth:`Results.save`."""
-    return Results.load(path)
+def load_results(path: str | os.PathLike[str]) -> Results | LogLinearMLE:
+    """Read any saved result: a :class:`Results`, or a :class:`LogLinearMLE` saved by its ``save``.
+
+    The file's root attribute ``result_type`` tells them apart (a
+    :class:`Results` file has none).
+    """
+    from .results_mle import RESULT_TYPE, LogLinearMLE
+
+    if _result_type(path) != RESULT_TYPE:
+        return Results.load(path)
+    with xr.open_dataset(os.fspath(path), engine="h5netcdf") as ds:
+        return LogLinearMLE.from_dataset(ds.load())
 
 
-def posterior_array(
-    values: np.ndarray, dims: Sequence[str], coords: Mapping[str, Any] | None = None,
-    name: str | None = None,
-) -> xr.DataArray:
-    """Wrap an array of draws with shape (chain, draw, ...) as a named DataArray."""
-    values = np.asarray(values)
-    if len(dims) != values.ndim:
-        raise ValueError(f"internal: {values.shape} vs dims {dims}")
-    coords = dict(coords or {})
-    c = {d: coords[d] for d in dims if d in coords}
-    c.setdefault("chain", np.arange(values.shape[0]))
-    c.setdefault("draw", np.arange(values.shape[1]))
-    return xr.DataArray(values, dims=tuple(dims), coords=c, name=name)
+def _result_type(path: str | os.PathLike[str]) -> str:
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise DataValidationError(f"result file {path!r} does not exist.")
+    with xr.open_dataset(path, engine="h5netcdf") as ds:
+        return str(ds.attrs.get("result_type", ""))

@@ -42,18 +42,21 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the process exit code."""
     from ..errors import CasualtyModelsError
+    from ._common import check_common_options
 
     parser = build_parser()
     args = parser.parse_args(argv)
     caught: list[warnings.WarningMessage] = []
     try:
+        check_common_options(args)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             return int(args.func(args) or 0)
     except CasualtyModelsError as exc:
         print(f"casualty-models {args.command}: error: {exc}", file=sys.stderr)
         return 2
-    except (FileNotFoundError, PermissionError, IsADirectoryError) as exc:
+    except (FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError,
+            FileExistsError) as exc:
         print(f"casualty-models {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:  # pragma: no cover

@@ -14,9 +14,13 @@ import math
 import os
 import sys
 import warnings
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..errors import DataValidationError
+from ..errors import ConfigurationError, DataValidationError
+from ..validation import check_int, check_seed
+
+if TYPE_CHECKING:  # results imports pandas/xarray: not at --help time
+    from ..results import FitResult
 
 
 def add_input_options(p: argparse.ArgumentParser, *, what: str = "a CSV file") -> None:
@@ -38,27 +42,39 @@ def add_output_options(p: argparse.ArgumentParser, *, mcmc: bool = False) -> Non
     p.add_argument("--chains", type=int, default=4, help="chains (default 4)")
 
 
+def check_common_options(args: argparse.Namespace) -> None:
+    """Check the shared options before any work: one-line errors, never tracebacks."""
+    if getattr(args, "seed", None) is not None:
+        check_seed(args.seed, "--seed")
+    for name in ("draws", "chains"):
+        if getattr(args, name, None) is not None:
+            check_int(f"--{name}", getattr(args, name), low=1)
+    out = getattr(args, "out", None)
+    if out and os.path.exists(out) and not os.path.isdir(out):
+        raise ConfigurationError(
+            f"--out {out!r} is an existing file: expected a directory (it receives result.nc, "
+            "summary.json, summary.csv and posterior.png). Fix: pass a new or existing "
+            "directory name."
+        )
+
+
+def _needs_data(command: str, example: str) -> DataValidationError:
+    return DataValidationError(
+        f"{command} needs data: pass --input FILE.csv or --dataset NAME "
+        f"(e.g. --dataset {example})."
+    )
+
+
 def read_table(args: argparse.Namespace) -> Any:
     """The DataFrame named by ``--input`` or ``--dataset`` (None if neither)."""
-    import pandas as pd
-
     if getattr(args, "dataset", None):
         from ..datasets import load
 
         return load(args.dataset)
     if getattr(args, "input", None):
-        if not os.path.exists(args.input):
-            raise DataValidationError(
-                f"input file {args.input!r} does not exist. Fix: check the path, or use "
-                "--dataset NAME for a shipped dataset."
-            )
-        try:
-            return pd.read_csv(args.input)
-        except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-            raise DataValidationError(
-                f"cannot read {args.input!r} as CSV ({exc}). Fix: pass a comma-separated "
-                "file with a header row."
-            ) from None
+        from ..containers import read_csv_file
+
+        return read_csv_file(args.input)
     return None
 
 
@@ -66,11 +82,32 @@ def require_table(args: argparse.Namespace, command: str, example: str) -> Any:
     """:func:`read_table` for commands that cannot run without a table."""
     df = read_table(args)
     if df is None:
-        raise DataValidationError(
-            f"{command} needs data: pass --input FILE.csv or --dataset NAME "
-            f"(e.g. --dataset {example})."
-        )
+        raise _needs_data(command, example)
     return df
+
+
+def has_table(args: argparse.Namespace) -> bool:
+    """Whether ``--input`` or ``--dataset`` was given."""
+    return bool(getattr(args, "dataset", None) or getattr(args, "input", None))
+
+
+def read_capture_table(args: argparse.Namespace, command: str, example: str) -> Any:
+    """The validated CaptureTable named by the input, list, count and stratum options.
+
+    One reader for every subcommand: :meth:`CaptureTable.from_frame` (through
+    :func:`~casualty_models.datasets.load_capture_table` for a shipped dataset).
+    """
+    lists = [x.strip() for x in args.lists.split(",")] if getattr(args, "lists", None) else None
+    if getattr(args, "dataset", None):
+        from ..datasets import load_capture_table
+
+        return load_capture_table(args.dataset, stratum=args.stratum_column, lists=lists)
+    if not getattr(args, "input", None):
+        raise _needs_data(command, example)
+    from ..containers import CaptureTable
+
+    return CaptureTable.from_frame(args.input, lists=lists, count=args.count_column,
+                                   stratum=args.stratum_column)
 
 
 def _clean(x: Any) -> Any:
@@ -83,9 +120,18 @@ def _clean(x: Any) -> Any:
     return x
 
 
-def emit(result: Any, args: argparse.Namespace, extra: dict[str, Any] | None = None,
-         published_range: tuple[float, float] | None = None) -> int:
-    """Print the result (table or JSON) and write files to ``--out``."""
+def emit(result: FitResult, args: argparse.Namespace, extra: dict[str, Any] | None = None,
+         *, published_range: tuple[float, float] | None = None,
+         published_label: str = "published range", title: str | None = None,
+         table: Any = None) -> int:
+    """Print the result (table or JSON) and write files to ``--out``.
+
+    ``extra`` adds (or replaces) fields of the JSON; ``table`` replaces the
+    printed summary (and ``summary.csv``) when the subcommand has a better one
+    (e.g. exact grid quantiles instead of quantiles of draws), so that the
+    text and the JSON give one answer.  ``published_range``, ``published_label``
+    and ``title`` go to the plot.
+    """
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         problems = result.check_convergence()
@@ -99,13 +145,15 @@ def emit(result: Any, args: argparse.Namespace, extra: dict[str, Any] | None = N
         result.save(os.path.join(args.out, "result.nc"))
         with open(os.path.join(args.out, "summary.json"), "w") as fh:
             json.dump(payload, fh, indent=2)
-        result.summary().to_csv(os.path.join(args.out, "summary.csv"))
+        summary = result.summary() if table is None else table
+        summary.to_csv(os.path.join(args.out, "summary.csv"))
         import matplotlib
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
 
-        fig = result.plot(published_range=published_range)
+        fig = result.plot(published_range=published_range, published_label=published_label,
+                          title=title)
         fig.savefig(os.path.join(args.out, "posterior.png"), dpi=120)
         plt.close(fig)
     if args.json:
@@ -119,7 +167,7 @@ def emit(result: Any, args: argparse.Namespace, extra: dict[str, Any] | None = N
             print(f"model: {payload['model']}  sampler: {payload['sampler']}  "
                   f"seed: {payload['seed']}  observed: {payload['observed']:,}")
             print(result.describe_priors())
-            print(result.summary())
+            print(result.summary() if table is None else table)
         if extra:
             for k, v in extra.items():
                 if isinstance(v, int | float | str):

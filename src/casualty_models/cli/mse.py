@@ -1,29 +1,27 @@
 """``casualty-models mse``: multiple systems estimation from a capture table.
 
 The input is read and validated here into a
-:class:`~casualty_models.containers.CaptureTable`; each ``--method`` is run by
-a function ``run_cli(args, table) -> int`` in its model module, imported only
-when chosen.
+:class:`~casualty_models.containers.CaptureTable`; each ``--method`` is
+presented by one function of :mod:`._mse_methods`, which imports its model
+only when chosen.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
 from typing import TYPE_CHECKING
 
-from ..errors import DataValidationError
-from ._common import add_input_options, add_output_options, require_table
+from ._common import add_input_options, add_output_options, read_capture_table
 
 if TYPE_CHECKING:
     from ..containers import CaptureTable
 
-#: --method -> "module:function" (module relative to casualty_models.models)
+#: --method -> presentation function in :mod:`._mse_methods`
 METHODS = {
-    "mle": "loglinear:run_cli_mle",
-    "loglinear": "loglinear:run_cli_bayes",
-    "bma": "bma:run_cli",
-    "latent-class": "latent_class:run_cli",
+    "mle": "run_mle",
+    "loglinear": "run_loglinear",
+    "bma": "run_bma",
+    "latent-class": "run_latent_class",
 }
 
 
@@ -48,7 +46,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--delta", type=float,
                    help="hyper-Dirichlet cell parameter for bma (default 2^-K)")
     p.add_argument("--all-models", action="store_true",
-                   help="also report every hierarchical (mle) or decomposable (bma) model")
+                   help="also report every hierarchical (mle; the headline is then the best "
+                   "model by --criterion) or decomposable (bma) model")
+    p.add_argument("--criterion", choices=["AIC", "BIC"], default="AIC",
+                   help="criterion that picks the headline model of --all-models (default AIC)")
     p.add_argument("--classes", type=int, default=10,
                    help="latent classes K* for latent-class (default 10)")
     p.add_argument("--burn-in", type=int, default=None,
@@ -60,44 +61,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def load_table(args: argparse.Namespace) -> CaptureTable:
     """The validated CaptureTable named by ``--input``/``--dataset`` and options."""
-    from ..containers import CaptureTable
-    from ..datasets import DATASETS
-
-    df = require_table(args, "mse", "kosovo")
-    lists = [x.strip() for x in args.lists.split(",")] if args.lists else None
-    if lists is None and args.dataset and DATASETS[args.dataset].lists:
-        lists = list(DATASETS[args.dataset].lists)
-    stratum = args.stratum_column
-    if args.count_column in df.columns:
-        if stratum is None and args.dataset and DATASETS[args.dataset].stratum and \
-                DATASETS[args.dataset].kind == "capture-counts":
-            table = CaptureTable.from_counts(df, lists=lists, count=args.count_column,
-                                             stratum=DATASETS[args.dataset].stratum).collapse()
-        else:
-            table = CaptureTable.from_counts(df, lists=lists, count=args.count_column,
-                                             stratum=stratum)
-    else:
-        if lists is None:
-            raise DataValidationError(
-                f"the input has no count column {args.count_column!r}, so it is read as one "
-                "row per person; pass --lists A,B,C to say which 0/1 columns are lists."
-            )
-        table = CaptureTable.from_records(df, lists=lists, stratum=stratum)
-    object.__setattr__(table, "source", f"dataset:{args.dataset}" if args.dataset
-                       else f"file:{args.input}")
+    table: CaptureTable = read_capture_table(args, "mse", "kosovo")
     return table
 
 
 def run(args: argparse.Namespace) -> int:
     """Dispatch to the chosen method."""
     table = load_table(args)
-    module, func = METHODS[args.method].split(":")
-    try:
-        mod = importlib.import_module(f"casualty_models.models.{module}")
-    except ModuleNotFoundError as exc:
-        if exc.name == f"casualty_models.models.{module}":
-            raise DataValidationError(
-                f"--method {args.method} is not available in this version."
-            ) from None
-        raise
-    return int(getattr(mod, func)(args, table))
+    from . import _mse_methods
+
+    return int(getattr(_mse_methods, METHODS[args.method])(args, table))

@@ -2,7 +2,7 @@
 
 The line list (one row per death, with an event date and a report date) is
 read and validated here into a
-:class:`~casualty_models.triangle.ReportingTriangle`; the model is
+:class:`~casualty_models.containers.triangle.ReportingTriangle`; the model is
 :class:`~casualty_models.models.nowcast.Nowcast`, imported only when run.
 The JSON output adds a ``periods`` list (one entry per event period:
 ``period``, ``reported``, ``eventual`` and, with ``--coverage``, ``N``, each
@@ -63,7 +63,7 @@ DATASET_UNITS = {"hus_o104": "hospitalisations"}
 
 def run(args: argparse.Namespace) -> int:
     """Build the triangle and fit the nowcast."""
-    from ..triangle import ReportingTriangle
+    from ..containers import ReportingTriangle
 
     df = require_table(args, "nowcast", "hus_o104")
     tri = ReportingTriangle.from_line_list(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from ..errors import DataValidationError
-from ._common import add_input_options, add_output_options, emit, read_table
+from ._common import add_input_options, add_output_options, emit, has_table, read_capture_table
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -35,9 +35,8 @@ def run(args: argparse.Namespace) -> int:
     from ..containers import CaptureTable
     from ..models.two_list import TwoList, classical_estimates
 
-    df = read_table(args)
     cells = (args.both, args.only_a, args.only_b)
-    if df is None:
+    if not has_table(args):
         if any(c is None for c in cells):
             raise DataValidationError(
                 "give --both, --only-a and --only-b (or --input FILE.csv / --dataset NAME). "
@@ -48,17 +47,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         if any(c is not None for c in cells):
             raise DataValidationError("give cell counts or an input file, not both.")
-        lists = [x.strip() for x in args.lists.split(",")] if args.lists else None
-        if args.count_column in df.columns:
-            table = CaptureTable.from_counts(df, lists=lists, count=args.count_column,
-                                             stratum=args.stratum_column)
-        else:
-            if lists is None:
-                raise DataValidationError(
-                    f"no count column {args.count_column!r}: the file is read as one row per "
-                    "person; pass --lists A,B."
-                )
-            table = CaptureTable.from_records(df, lists=lists, stratum=args.stratum_column)
+        table = read_capture_table(args, "two-list", "kosovo")
     res = TwoList(sampler=args.sampler).fit(table, draws=args.draws, chains=args.chains,
                                             random_seed=args.seed)
     cl = classical_estimates(table).iloc[-1]

@@ -59,4 +59,8 @@ def run(args: argparse.Namespace) -> int:
     res = model.fit(counts, draws=args.draws, chains=args.chains, random_seed=args.seed)
     lo, hi = counts.total / args.coverage[1], counts.total / args.coverage[0]
     extra = {"fixed_multiplier_range": [lo, hi]}
-    return emit(res, args, extra=extra, published_range=(lo, hi))
+    # the user published nothing: the band is the naive range confirmed / coverage limits
+    label = f"fixed-multiplier range C/{args.coverage[1]:g}-C/{args.coverage[0]:g}"
+    return emit(res, args, extra=extra, published_range=(lo, hi), published_label=label,
+                title=f"Total deaths behind {counts.total:,} confirmed, coverage "
+                      f"{args.coverage[0]:.0%}-{args.coverage[1]:.0%}")

@@ -7,6 +7,7 @@ typed loaders (:func:`load_capture_table`, ...) for validated containers.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -191,7 +192,8 @@ def load(name: str) -> pd.DataFrame:
     return df
 
 
-def load_capture_table(name: str, stratum: str | None = None) -> Any:
+def load_capture_table(name: str, stratum: str | None = None,
+                       lists: Sequence[str] | None = None) -> Any:
     """A shipped capture-recapture dataset as a :class:`~casualty_models.CaptureTable`.
 
     Parameters
@@ -204,23 +206,21 @@ def load_capture_table(name: str, stratum: str | None = None) -> Any:
         ``"month_death"``).  By default the table is unstratified; an
         aggregated dataset with a natural stratum (``spina_bifida_ethnicity``)
         is then summed over it.
+    lists : sequence of str, optional
+        A subset of the dataset's lists (default: all of them).
     """
     from ..containers import CaptureTable
 
     d = _get(name)
-    if d.kind == "capture-counts":
-        # A stratified aggregated table has each pattern once per stratum; without a
-        # stratum it is summed over the natural stratum (documented above).
-        table = CaptureTable.from_counts(load(name), lists=d.lists, count="count",
-                                         stratum=stratum or d.stratum)
-        if stratum is None and d.stratum is not None:
-            table = table.collapse()
-    elif d.kind == "capture-records":
-        table = CaptureTable.from_records(load(name), lists=d.lists, stratum=stratum)
-    else:
+    if not d.kind.startswith("capture"):
         raise DataValidationError(
             f"dataset {name!r} is {d.kind}, not a capture-recapture table: capture tables are "
             f"{sorted(k for k, v in DATASETS.items() if v.kind.startswith('capture'))}."
         )
-    object.__setattr__(table, "source", f"dataset:{name}")
-    return table
+    # an aggregated table with a natural stratum has each pattern once per stratum: read
+    # unstratified, it is summed over that stratum
+    counts = d.kind == "capture-counts"
+    return CaptureTable.from_frame(load(name), lists=list(lists or d.lists),
+                                   count="count" if counts else None, stratum=stratum,
+                                   sum_over=d.stratum if counts else None,
+                                   source=f"dataset:{name}")

@@ -20,17 +20,17 @@ import numpy as np
 
 from ..errors import DataValidationError
 from ..results import Results
+from ..validation import check_int, check_seed
 
 
-def check_sampling_args(draws: int, chains: int, tune: int | None = None) -> None:
-    """Reject impossible sampler settings with a clear message."""
-    for name, v, lo in (("draws", draws, 1), ("chains", chains, 1), ("tune", tune, 0)):
-        if v is None:
-            continue
-        if isinstance(v, bool) or not isinstance(v, int | np.integer) or v < lo:
-            raise DataValidationError(
-                f"{name}={v!r} is not allowed: expected an integer >= {lo}."
-            )
+def check_sampling_args(draws: int, chains: int, tune: int | None = None,
+                        random_seed: Any = None) -> None:
+    """Reject impossible sampler settings with a clear message (``ConfigurationError``)."""
+    check_int("draws", draws, low=1)
+    check_int("chains", chains, low=1)
+    if tune is not None:
+        check_int("tune", tune, low=0)
+    check_seed(random_seed, "random_seed")
 
 
 #: NUTS implementations ``run_nuts`` can use (``nuts_sampler=``).

@@ -21,6 +21,8 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 from scipy.special import gammaln
 
+from ..containers import observable_patterns as all_patterns
+
 Term = tuple[int, ...]
 
 __all__ = [
@@ -32,13 +34,8 @@ __all__ = [
     "poisson_loglik",
     "profile_curve",
     "profile_interval",
+    "total_profile_interval",
 ]
-
-
-def all_patterns(k: int) -> np.ndarray:
-    """All :math:`2^K - 1` observable patterns, shape (2^K - 1, K), as in ``dense()``."""
-    idx = np.arange(1, 2**k)
-    return ((idx[:, None] >> np.arange(k - 1, -1, -1)) & 1).astype(np.uint8)
 
 
 def hierarchical_closure(terms: Iterable[Term]) -> list[Term]:
@@ -330,3 +327,41 @@ def generators(terms: Sequence[Term]) -> list[Term]:
     """Maximal terms of a hierarchical model (its generating class)."""
     s = [tuple(t) for t in terms]
     return [t for t in s if not any(set(t) < set(u) for u in s)]
+
+
+def total_profile_interval(X: np.ndarray, y: np.ndarray, N: np.ndarray,
+                           level: float, n_grid: int = 4000) -> tuple[float, float]:
+    r"""Profile interval of the total over independent strata.
+
+    The profile log-likelihood of :math:`T = \sum_s N_s` is
+    :math:`\max_{\sum N_s = T} \sum_s \ell_s(N_s)`: a max-plus convolution of
+    the strata's profile curves, computed on a common grid of the unobserved
+    counts (each curve evaluated at 300 points and interpolated linearly).
+    """
+    from scipy.stats import chi2
+
+    crit = chi2.ppf(level, 1) / 2.0
+    n = y.sum(axis=1).astype(float)
+    tops = []
+    for s in range(y.shape[0]):
+        n0 = N[s] - n[s]
+        _, hi, _ = profile_interval(X, y[s], n0, level=0.9999)
+        tops.append(hi * 1.1 + 1.0 if np.isfinite(hi) else 20.0 * max(n0, n[s]))
+    h = sum(tops) / n_grid
+    total: np.ndarray | None = None
+    for s in range(y.shape[0]):
+        coarse = np.linspace(0.0, tops[s], 300)
+        curve = profile_curve(X, y[s], coarse)
+        fine = np.interp(np.arange(int(np.ceil(tops[s] / h)) + 1) * h, coarse, curve)
+        if total is None:
+            total = fine
+            continue
+        out = np.full(total.size + fine.size - 1, -np.inf)
+        for i in range(fine.size):
+            seg = out[i:i + total.size]
+            np.maximum(seg, total + fine[i], out=seg)
+        total = out
+    assert total is not None
+    T = n.sum() + np.arange(total.size) * h
+    ok = np.flatnonzero(total >= total.max() - crit)
+    return float(T[ok[0]]), float(T[ok[-1]])

@@ -22,7 +22,9 @@ import pandas as pd
 
 from ..containers import CaptureTable
 from ..errors import DataValidationError, IdentifiabilityWarning, warn
+from ..validation import check_choice, check_number
 from ._loglinear_fit import Term, batched_poisson_fit, design, enumerate_hierarchical
+from ._loglinear_terms import generator_label, term_name
 
 __all__ = ["all_models", "model_range"]
 
@@ -39,8 +41,6 @@ def _fit_models(table: CaptureTable, models: list[list[Term]],
 
     A model is a list of interaction terms; main effects are implied.
     """
-    from .loglinear import generator_label, term_name
-
     pats, y = table.dense()
     k = table.n_lists
     full = _all_terms(k)
@@ -199,17 +199,11 @@ def all_models(
         raise DataValidationError(
             f"all_models needs a CaptureTable, got {type(table).__name__}."
         )
-    if criterion not in _CRITERIA:
-        raise DataValidationError(
-            f"criterion={criterion!r} is unknown: expected one of {list(_CRITERIA)}."
-        )
+    check_choice("criterion", criterion, _CRITERIA)
+    check_choice("search", search, ("auto", "all", "stepwise"))
     k = table.n_lists
     if search == "auto":
         search = "all" if k <= 5 else "stepwise"
-    if search not in ("all", "stepwise"):
-        raise DataValidationError(
-            f"search={search!r} is unknown: expected 'auto', 'all' or 'stepwise'."
-        )
     if search == "all" and k > 5:
         raise DataValidationError(
             f"search='all' with {k} lists: the number of hierarchical models explodes beyond "
@@ -252,15 +246,12 @@ def model_range(models: pd.DataFrame, *, criterion: str = "AIC",
 
     Returns
     -------
-    dict with ``best`` (label), ``N_best``, ``N_min``, ``N_max``, ``n_models``
-    and ``models`` (labels of the plausible models).
+    dict with ``best`` (label), ``best_interactions`` (its interactions, for
+    :class:`LogLinear`), ``N_best``, ``N_min``, ``N_max``, ``n_models`` and
+    ``models`` (labels of the plausible models).
     """
-    if criterion not in _CRITERIA:
-        raise DataValidationError(
-            f"criterion={criterion!r} is unknown: expected one of {list(_CRITERIA)}."
-        )
-    if not within >= 0:
-        raise DataValidationError(f"within={within!r}: expected a number >= 0.")
+    check_choice("criterion", criterion, _CRITERIA)
+    check_number("within", within, low=0.0)
     ok = models[models["status"] == "ok"]
     if ok.empty:
         raise DataValidationError(
@@ -269,6 +260,7 @@ def model_range(models: pd.DataFrame, *, criterion: str = "AIC",
         )
     best = ok.iloc[int(np.argmin(ok[criterion].to_numpy()))]
     near = ok[ok[criterion] - best[criterion] <= within]
-    return {"best": str(best["model"]), "N_best": float(best["N"]),
+    return {"best": str(best["model"]), "best_interactions": list(best["interactions"]),
+            "N_best": float(best["N"]),
             "N_min": float(near["N"].min()), "N_max": float(near["N"].max()),
             "n_models": len(near), "models": [str(x) for x in near["model"]]}

@@ -56,10 +56,8 @@ occupied classes (``occupied_classes``).
 
 from __future__ import annotations
 
-import argparse
 import math
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -69,10 +67,11 @@ import xarray as xr
 from ..containers import CaptureTable
 from ..errors import ConvergenceWarning, DataValidationError, IdentifiabilityWarning, PriorError
 from ..errors import warn as _warn
+from ..priors import inverse_n_prior
 from ..results import Results, build_datatree, posterior_array
 from ._base import check_sampling_args
 
-__all__ = ["LatentClass", "chain_disagreement", "run_cli", "simulate_table"]
+__all__ = ["LatentClass", "chain_disagreement"]
 
 #: default burn-in and thinning of :meth:`LatentClass.fit`
 DEFAULT_BURN_IN = 10_000
@@ -95,65 +94,6 @@ def _pair(name: str, value: Any, *, allow_zero: bool = False) -> tuple[float, fl
             f"{name}={value!r} is not allowed: both numbers must be finite and {bound}."
         )
     return a, b
-
-
-def simulate_table(
-    class_sizes: Sequence[int],
-    capture_probs: Sequence[Sequence[float]] | np.ndarray,
-    *,
-    lists: Sequence[str] | None = None,
-    random_seed: int | np.random.Generator | None = None,
-) -> CaptureTable:
-    """Simulate a capture table from a population of latent classes of known sizes.
-
-    Parameters
-    ----------
-    class_sizes : sequence of int
-        People in each class (the true ``N`` is their sum).
-    capture_probs : array (class, list)
-        Probability that each list records a member of each class; lists are
-        independent within a class.
-    lists : sequence of str, optional
-        List names (default ``L1, L2, ...``).
-    random_seed : int or Generator, optional
-
-    Returns
-    -------
-    CaptureTable
-        Only the observed (non-zero) patterns are kept, so memory grows with
-        the number of distinct patterns, not with the number of people.
-    """
-    rng = random_seed if isinstance(random_seed, np.random.Generator) else \
-        np.random.default_rng(random_seed)
-    probs = np.asarray(capture_probs, dtype=float)
-    sizes = np.asarray(class_sizes, dtype=np.int64)
-    if probs.ndim != 2 or probs.shape[0] != sizes.shape[0]:
-        raise DataValidationError(
-            f"capture_probs has shape {probs.shape}: expected (classes, lists) with "
-            f"{sizes.shape[0]} classes."
-        )
-    if np.any(sizes < 0) or np.any((probs < 0) | (probs > 1)):
-        raise DataValidationError(
-            "class sizes must be >= 0 and capture probabilities in [0, 1]."
-        )
-    n_lists = probs.shape[1]
-    if n_lists > 62:
-        raise DataValidationError(f"{n_lists} lists: at most 62 are supported.")
-    weights = (1 << np.arange(n_lists - 1, -1, -1)).astype(np.int64)
-    keys = []
-    for size, p in zip(sizes, probs, strict=True):
-        for start in range(0, int(size), 100_000):  # bounded memory per block
-            bits = rng.random((min(100_000, int(size) - start), n_lists)) < p
-            keys.append(bits.astype(np.int64) @ weights)
-    key = np.concatenate(keys) if keys else np.zeros(0, dtype=np.int64)
-    key = key[key > 0]
-    if key.size == 0:
-        raise DataValidationError("the simulated lists recorded nobody: raise the "
-                                  "capture probabilities or class sizes.")
-    uniq, counts = np.unique(key, return_counts=True)
-    pats = ((uniq[:, None] & weights[None, :]) > 0).astype(np.uint8)
-    names = list(lists) if lists is not None else [f"L{j + 1}" for j in range(n_lists)]
-    return CaptureTable(tuple(names), pats, counts.astype(np.int64), source="simulated")
 
 
 def chain_disagreement(n_draws: np.ndarray, *, ratio_max: float = 1.2,
@@ -285,7 +225,7 @@ class LatentClass:
         aa, ba = self.alpha_prior
         al, bl = self.capture_prior
         if self.n_prior is None:
-            n_text: dict[str, Any] | str = "p(N) proportional to 1/N"
+            n_text: dict[str, Any] = inverse_n_prior()
         else:
             an, bn = self.n_prior
             n_text = {"distribution": "NegativeBinomial (Poisson-Gamma)", "shape": an,
@@ -458,21 +398,3 @@ class LatentClass:
                 ConvergenceWarning,
             )
         return result
-
-
-def run_cli(args: argparse.Namespace, table: CaptureTable) -> int:
-    """``casualty-models mse --method latent-class``: fit and print/emit the result."""
-    from ..cli._common import emit
-
-    model = LatentClass(classes=args.classes)
-    res = model.fit(table, draws=args.draws, chains=args.chains, burn_in=args.burn_in,
-                    thin=args.thin, random_seed=args.seed)
-    n = res.posterior["N_total"].values
-    extra: dict[str, Any] = {
-        "classes": int(args.classes),
-        "burn_in": int(res.attrs["burn_in"]),
-        "thin": int(res.attrs["thin"]),
-        "chain_medians_N": [float(v) for v in np.median(n, axis=1)],
-    }
-    return emit(res, args, extra=extra)
-

@@ -62,35 +62,35 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
 import xarray as xr
 
-from ..containers import CaptureTable
+from ..containers import CaptureTable, pattern_label
 from ..errors import (
     DataValidationError,
     IdentifiabilityWarning,
     SparseDataWarning,
     warn,
 )
-from ..priors import HalfNormalPrior, NormalPrior
+from ..priors import HalfNormalPrior, NormalPrior, prior_record
 from ..results import Results, build_datatree, posterior_array
+from ..results_mle import LogLinearMLE
+from ..validation import check_choice, check_int, check_number, check_probability
 from ._base import check_sampling_args, nuts_results, run_nuts
 from ._loglinear_fit import (
     Term,
-    all_patterns,
     batched_poisson_fit,
     design,
-    hierarchical_closure,
-    profile_curve,
     profile_interval,
+    total_profile_interval,
 )
+from ._loglinear_models import all_models, model_range
+from ._loglinear_terms import generator_label, overlap_messages, parse_terms, term_name
 
 __all__ = [
     "LogLinear",
@@ -98,286 +98,9 @@ __all__ = [
     "all_models",
     "model_range",
     "posterior_predictive_check",
-    "run_cli_bayes",
-    "run_cli_mle",
 ]
 
 _POOLINGS = ("independent", "partial")
-
-
-# ------------------------------------------------------------------ terms
-def parse_terms(interactions: Sequence[Any], lists: Sequence[str]) -> list[Term]:
-    """Interaction names (``"A:B"`` or ``("A", "B")``) as hierarchical terms.
-
-    Terms are tuples of list indices, main effects included, sorted by order.
-    """
-    lists = list(lists)
-    k = len(lists)
-    out: list[Term] = [(j,) for j in range(k)]
-    for item in interactions:
-        names = item.split(":") if isinstance(item, str) else [str(x) for x in item]
-        names = [x.strip() for x in names]
-        unknown = [x for x in names if x not in lists]
-        if unknown:
-            raise DataValidationError(
-                f"interaction {item!r} names unknown list(s) {unknown}: the lists are "
-                f"{lists}. Fix: write interactions as 'A:B' with those names."
-            )
-        idx = tuple(sorted({lists.index(x) for x in names}))
-        if len(idx) < 2:
-            raise DataValidationError(
-                f"interaction {item!r} names fewer than two distinct lists: an interaction "
-                "joins two or more lists, e.g. 'A:B'. Main effects are always included."
-            )
-        if len(idx) == k:
-            raise DataValidationError(
-                f"interaction {item!r} is the highest-order ({k}-way) interaction: it is not "
-                "identifiable, because it involves the unobserved cell. Fix: use interactions "
-                f"of at most {k - 1} lists."
-            )
-        out.append(idx)
-    return hierarchical_closure(out)
-
-
-def term_name(term: Term, lists: Sequence[str]) -> str:
-    """``(0, 2) -> "A:C"``; the intercept ``() -> "(Intercept)"``."""
-    return ":".join(lists[j] for j in term) if term else "(Intercept)"
-
-
-def generator_label(terms: Sequence[Term], lists: Sequence[str]) -> str:
-    """Rcapture-style label of a model by its maximal interactions.
-
-    E.g. ``"[EXH ABA OSCE, EXH HRW, OSCE HRW]"`` (``"[independence]"`` without any).
-    """
-    inter = [t for t in terms if len(t) >= 2]
-    masks = [sum(1 << j for j in t) for t in inter]
-    maxi = sorted((t for t, a in zip(inter, masks, strict=True)
-                   if not any(a != b and a & b == a for b in masks)),
-                  key=lambda t: (-len(t), t))
-    if not maxi:
-        return "[independence]"
-    return "[" + ", ".join(" ".join(lists[j] for j in t) for t in maxi) + "]"
-
-
-# ------------------------------------------------------------- data checks
-def _overlap_messages(y: np.ndarray, pats: np.ndarray, terms: Sequence[Term],
-                      lists: Sequence[str], where: str) -> tuple[list[str], bool]:
-    """Explanations of what the data cannot tell, and whether N is at stake."""
-    msgs: list[str] = []
-    k = pats.shape[1]
-    multi = pats.sum(axis=1) >= 2
-    for j in range(k):
-        on = pats[:, j] == 1
-        tot = int(y[on].sum())
-        if tot == 0:
-            msgs.append(
-                f"{where}list {lists[j]!r} records nobody, so its capture probability is "
-                "zero and it carries no information; the estimate rests on the other lists."
-            )
-            continue
-        if int(y[on & multi].sum()) == 0:
-            msgs.append(
-                f"{where}list {lists[j]!r} ({tot} records) overlaps no other list: the data "
-                f"say nothing about how many people {lists[j]!r} misses, and any N is driven "
-                "by the assumed dependence (the MLE can be infinite or absurd). Check the "
-                "record linkage, or drop the list."
-            )
-    for t in terms:
-        if len(t) < 2:
-            continue
-        on = np.all(pats[:, list(t)] == 1, axis=1)
-        if int(y[on].sum()) == 0:
-            msgs.append(
-                f"{where}the interaction {term_name(t, lists)!r} has an empty margin (no "
-                f"record is on all of {[lists[j] for j in t]}): its coefficient is minus "
-                "infinity at the MLE and the model is on the boundary; drop the interaction."
-            )
-    return msgs, bool(msgs)
-
-
-# ------------------------------------------------------------- MLE result
-@dataclass
-class LogLinearMLE:
-    """Maximum-likelihood fit of one log-linear model, per stratum and in total.
-
-    Attributes
-    ----------
-    lists, strata : tuple of str
-    terms : list of str
-        Model terms: ``"(Intercept)"``, main effects, interactions.
-    observed : ndarray (n_stratum,)
-    N, N_low, N_high : ndarray (n_stratum,)
-        MLE of the total and its profile-likelihood interval per stratum.
-    N_total, N_total_low, N_total_high : float
-        Sum of the per-stratum MLEs and the profile interval of the total.
-    loglik, deviance, aic, bic : ndarray (n_stratum,)
-    df : int
-        Residual degrees of freedom per stratum, :math:`2^K - 1 - p`.
-    coefficients : DataFrame (stratum x term)
-    status : list of str
-        ``"ok"``, ``"sparse"`` (few records or overlaps), ``"not estimable"``
-        (no record on two lists: N is NaN, its interval [observed, inf]),
-        ``"boundary"`` (an empty margin or a list that overlaps nothing),
-        ``"implausible"`` (N above ``max_ratio`` times the observed) or
-        ``"unbounded"`` (the MLE of N is infinite).
-    messages : list of str
-        What the data cannot tell, for every stratum that is not ``"ok"``.
-    """
-
-    lists: tuple[str, ...]
-    strata: tuple[str, ...]
-    terms: list[str]
-    observed: np.ndarray
-    N: np.ndarray
-    N_low: np.ndarray
-    N_high: np.ndarray
-    N_total: float
-    N_total_low: float
-    N_total_high: float
-    loglik: np.ndarray
-    deviance: np.ndarray
-    aic: np.ndarray
-    bic: np.ndarray
-    df: int
-    coefficients: pd.DataFrame
-    fitted: np.ndarray
-    status: list[str]
-    messages: list[str]
-    model_config: dict[str, Any]
-    data_fingerprint: str = ""
-    data_source: str = ""
-    level: float = 0.95
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    model: str = "LogLinear"
-    sampler: str = "mle"
-
-    # -- the interface shared with Results (used by the command line) --------
-    def summary(self) -> pd.DataFrame:
-        """One row per stratum (and ``total``): observed, N, interval, fit criteria."""
-        rows = []
-        for i, s in enumerate(self.strata):
-            rows.append({"stratum": s, "observed": int(self.observed[i]), "N": self.N[i],
-                         "q025": self.N_low[i], "q975": self.N_high[i],
-                         "N_unobserved": self.N[i] - self.observed[i],
-                         "deviance": self.deviance[i], "AIC": self.aic[i],
-                         "BIC": self.bic[i], "status": self.status[i]})
-        if len(self.strata) > 1:
-            rows.append({"stratum": "total", "observed": int(self.observed.sum()),
-                         "N": self.N_total, "q025": self.N_total_low,
-                         "q975": self.N_total_high,
-                         "N_unobserved": self.N_total - self.observed.sum(),
-                         "deviance": self.deviance.sum(), "AIC": self.aic.sum(),
-                         "BIC": self.bic.sum(),
-                         "status": "ok" if all(x == "ok" for x in self.status) else "see strata"})
-        return pd.DataFrame(rows).set_index("stratum")
-
-    def check_convergence(self, *args: Any, **kwargs: Any) -> list[str]:
-        """Maximum likelihood has no MCMC to check: always ``[]``."""
-        return []
-
-    def describe_priors(self) -> str:
-        """No priors: maximum likelihood.  Names the model instead."""
-        return (f"maximum likelihood, Poisson log-linear model {self.extra.get('label', '')} "
-                f"(terms: {', '.join(self.terms[1:])}); {int(self.level * 100)}% profile "
-                "likelihood interval")
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready summary with the foundation fields.
-
-        ``N.estimate`` is the MLE and ``N.q025``/``N.q975`` the profile interval.
-        """
-        from .._version import __version__
-
-        def block(est: float, lo: float, hi: float, obs: float) -> dict[str, Any]:
-            return {"estimate": est, "median": est, "mean": est, "q025": lo, "q975": hi}
-
-        obs = float(self.observed.sum())
-        out: dict[str, Any] = {
-            "model": self.model,
-            "method": "mle",
-            "observed": int(obs),
-            "seed": None,
-            "sampler": self.sampler,
-            "N": block(self.N_total, self.N_total_low, self.N_total_high, obs),
-            "N_unobserved": block(self.N_total - obs, self.N_total_low - obs,
-                                  self.N_total_high - obs, obs),
-            "diagnostics": None,
-            "priors": {},
-            "casualty_models_version": __version__,
-            "data_fingerprint": self.data_fingerprint,
-            "lists": list(self.lists),
-            "terms": self.terms,
-            "model_label": self.extra.get("label", ""),
-            "deviance": float(self.deviance.sum()),
-            "df": int(self.df * len(self.strata)),
-            "AIC": float(self.aic.sum()),
-            "BIC": float(self.bic.sum()),
-            "status": self.status if len(self.strata) > 1 else self.status[0],
-            "messages": self.messages,
-        }
-        if len(self.strata) > 1:
-            out["strata"] = {
-                s: {"observed": int(self.observed[i]),
-                    "N": block(float(self.N[i]), float(self.N_low[i]), float(self.N_high[i]),
-                               float(self.observed[i])),
-                    "status": self.status[i]}
-                for i, s in enumerate(self.strata)
-            }
-        return out
-
-    def save(self, path: str | os.PathLike[str]) -> None:
-        """Write the estimates, coefficients and fitted cells to netCDF."""
-        ds = xr.Dataset(
-            {
-                "N": ("stratum", self.N), "N_low": ("stratum", self.N_low),
-                "N_high": ("stratum", self.N_high), "observed": ("stratum", self.observed),
-                "deviance": ("stratum", self.deviance), "AIC": ("stratum", self.aic),
-                "BIC": ("stratum", self.bic),
-                "coefficients": (("stratum", "term"), self.coefficients.to_numpy()),
-                "fitted": (("stratum", "pattern"), self.fitted),
-            },
-            coords={"stratum": list(self.strata), "term": self.terms,
-                    "pattern": ["".join(map(str, p)) for p in all_patterns(len(self.lists))]},
-            attrs={"model": self.model, "sampler": self.sampler,
-                   "model_config": json.dumps(self.model_config),
-                   "data_fingerprint": self.data_fingerprint, "N_total": self.N_total,
-                   "N_total_low": self.N_total_low, "N_total_high": self.N_total_high},
-        )
-        ds.to_netcdf(os.fspath(path), engine="h5netcdf")
-
-    def plot(self, published_range: tuple[float, float] | None = None, ax: Any = None) -> Any:
-        """MLE and profile interval of N per stratum (and the total)."""
-        import matplotlib.pyplot as plt
-
-        tab = self.summary()
-        if ax is None:
-            fig, ax = plt.subplots(figsize=(7, 0.5 * len(tab) + 1.5))
-        else:
-            fig = ax.figure
-        yy = np.arange(len(tab))[::-1]
-        est = tab["N"].to_numpy(dtype=float)
-        lo_v = tab["q025"].to_numpy(dtype=float)
-        hi_v = tab["q975"].to_numpy(dtype=float)
-        fin = np.isfinite(est)
-        hi_v = np.where(np.isfinite(hi_v), hi_v, np.nan)
-        ax.errorbar(est[fin], yy[fin], xerr=[np.clip(est - lo_v, 0, None)[fin],
-                                             np.clip(hi_v - est, 0, None)[fin]],
-                    fmt="o", color="#4c72b0", capsize=3, label="MLE and 95% profile interval")
-        ax.scatter(tab["observed"], yy, marker="|", color="black", s=120, label="observed")
-        if published_range is not None:
-            ax.axvspan(*published_range, color="#c44e52", alpha=0.1, label="published range")
-        ax.set_yticks(yy, list(tab.index))
-        ax.set_xlabel("total deaths N")
-        ax.set_title(f"log-linear MLE {self.extra.get('label', '')}")
-        ax.legend(fontsize=8, frameon=False)
-        fig.tight_layout()
-        return fig
-
-    def __repr__(self) -> str:
-        return (f"<LogLinearMLE {self.extra.get('label', '')}: N {self.N_total:,.1f} "
-                f"[{self.N_total_low:,.0f}, {self.N_total_high:,.0f}], "
-                f"observed {int(self.observed.sum()):,}>")
 
 
 # ----------------------------------------------------------------- model
@@ -443,14 +166,10 @@ class LogLinear:
         for name in ("intercept_sd", "main_sd", "interaction_sd"):
             NormalPrior(0.0, getattr(self, name))
         HalfNormalPrior(self.between_strata_sd)
-        if self.pooling not in _POOLINGS:
-            raise DataValidationError(
-                f"pooling={self.pooling!r} is unknown: expected one of {list(_POOLINGS)}."
-            )
-        if not 0 < self.level < 1:
-            raise DataValidationError(f"level={self.level!r}: expected a number in (0, 1).")
-        if not self.max_ratio > 1:
-            raise DataValidationError(f"max_ratio={self.max_ratio!r}: expected a number > 1.")
+        check_choice("pooling", self.pooling, _POOLINGS)
+        check_int("min_records", self.min_records, low=0)
+        check_probability("level", self.level)
+        check_number("max_ratio", self.max_ratio, low=1.0, low_open=True)
 
     # ----------------------------------------------------------- describe
     def terms(self, lists: Sequence[str]) -> list[Term]:
@@ -472,14 +191,14 @@ class LogLinear:
         out: dict[str, Any] = {}
         for key, sd in (("intercept", self.intercept_sd), ("main_effects", self.main_sd),
                         ("interactions", self.interaction_sd)):
-            p = NormalPrior(0.0, sd)
-            out[key] = {**p.to_dict(), "text": str(p)}
-        out["N_unobserved"] = {"text": "Poisson(exp(intercept)) given the parameters"}
+            out[key] = prior_record(NormalPrior(0.0, sd))
+        out["N_unobserved"] = prior_record(
+            distribution="Poisson", text="Poisson(exp(intercept)) given the parameters")
         if n_strata > 1 and self.pooling == "partial":
             h = HalfNormalPrior(self.between_strata_sd)
-            out["between_strata_sd"] = {**h.to_dict(), "text": f"{h}, one for the main "
-                                        "effects and one for the interactions (partial "
-                                        "pooling across strata)"}
+            out["between_strata_sd"] = prior_record(
+                h, text=f"{h}, one for the main effects and one for the interactions "
+                "(partial pooling across strata)")
         return out
 
     def _checks(self, table: CaptureTable, terms: list[Term],
@@ -495,7 +214,7 @@ class LogLinear:
                 st = "not estimable"
                 m = (f"{where}none of its {int(ys.sum())} records is on two or more lists, so "
                      "the data say nothing about how many deaths the lists missed: N is not "
-                     "estimable there (reported as NaN, interval [observed, infinity]); merge "
+                     "estimable there (reported as NaN, with no interval); merge "
                      "it with a neighbouring stratum or report its observed count only.")
                 msgs.append(m)
                 if not quiet:
@@ -509,7 +228,7 @@ class LogLinear:
                 msgs.append(m)
                 if not quiet:
                     warn(m, SparseDataWarning)
-            o_msgs, bad = ([], False) if st == "not estimable" else _overlap_messages(
+            o_msgs, bad = ([], False) if st == "not estimable" else overlap_messages(
                 ys, pats, terms, table.lists, where)
             if bad and st == "ok":
                 st = "boundary"
@@ -553,7 +272,8 @@ class LogLinear:
         for s in range(n_s):
             where = f"stratum {table.strata[s]!r}: " if table.is_stratified else ""
             if status[s] == "not estimable":
-                N[s], low[s], high[s] = math.nan, n[s], math.inf
+                # nothing is estimated: not the observed count standing in for N
+                N[s], low[s], high[s] = math.nan, math.nan, math.inf
                 continue
             if not np.isfinite(n0[s]) or n0[s] > 1e3 * max(n[s], 1.0) or not fit["converged"][s]:
                 status[s] = "unbounded"
@@ -583,21 +303,22 @@ class LogLinear:
         est = np.isfinite(N)
         if n_s == 1:
             total_lo, total_hi = float(low[0]), float(high[0])
+        elif np.isnan(N).any():
+            total_lo, total_hi = math.nan, math.inf  # a total with an unknown part is unknown
         elif not est.all():
-            # strata without an estimate (or with an infinite one) count as their observed
-            # records, and nothing bounds the total from above
+            # unbounded strata: their observed records bound the total from below only
             total_lo = float(np.where(est, low, n).sum()) if interval else math.nan
             total_hi = math.inf
         elif interval:
-            total_lo, total_hi = _total_interval(X, y, N, self.level)
+            total_lo, total_hi = total_profile_interval(X, y, N, self.level)
         else:
             total_lo = total_hi = math.nan
-        n_total = float(np.where(np.isnan(N), n, N).sum())
+        n_total = float(N.sum())  # NaN if a stratum is not estimable, inf if one is unbounded
         if n_s > 1 and not est.all():
             bad = [table.strata[i] for i in np.flatnonzero(~est)]
-            m = (f"strata {bad} have no finite estimate: the total counts their observed "
-                 "records only and its upper bound is infinite. Merge them with other strata "
-                 "for a usable total.")
+            m = (f"strata {bad} have no finite estimate, so neither has the total (reported "
+                 "as NaN if a stratum is not estimable, infinity if one is unbounded). Merge "
+                 "them with other strata for a usable total.")
             msgs.append(m)
             warn(m, IdentifiabilityWarning)
         names = ["(Intercept)"] + [term_name(t, table.lists) for t in terms]
@@ -611,6 +332,7 @@ class LogLinear:
             fitted=fit["mu"], status=status, messages=msgs, model_config=self.config(),
             data_fingerprint=table.fingerprint(), data_source=table.source, level=self.level,
             extra={"label": generator_label(terms, table.lists)},
+            patterns=[pattern_label(p) for p in pats],
         )
 
     # ------------------------------------------------------------- Bayes
@@ -645,7 +367,7 @@ class LogLinear:
             (stratum, list: expected share of N on each list); posterior
             predictive ``count`` (stratum, pattern); observed ``count``.
         """
-        check_sampling_args(draws, chains, tune)
+        check_sampling_args(draws, chains, tune, random_seed)
         if not isinstance(table, CaptureTable):
             raise DataValidationError(
                 f"fit needs a CaptureTable, got {type(table).__name__}."
@@ -656,7 +378,7 @@ class LogLinear:
         X = design(pats, terms)
         names = ["(Intercept)"] + [term_name(t, table.lists) for t in terms]
         model = self._pymc_model(X, y, terms, list(table.strata), names,
-                                 [x for x in map("".join, pats.astype(str))])
+                                 [pattern_label(p) for p in pats])
         if target_accept is None:
             partial = len(table.strata) > 1 and self.pooling == "partial"
             target_accept = 0.95 if partial else 0.9
@@ -674,7 +396,7 @@ class LogLinear:
         cap = (lam @ pats.astype(float)) / (lam.sum(axis=-1) + lam0)[..., None]
         y_rep = rng.poisson(lam).astype(np.int64)
         strata = list(table.strata)
-        plabels = ["".join(map(str, p)) for p in pats]
+        plabels = [pattern_label(p) for p in pats]
         coords = {"stratum": strata, "pattern": plabels, "list": list(table.lists),
                   "term": names}
         posterior = {
@@ -767,45 +489,6 @@ class LogLinear:
         return model
 
 
-# ----------------------------------------------------------- total interval
-def _total_interval(X: np.ndarray, y: np.ndarray, N: np.ndarray,
-                    level: float, n_grid: int = 4000) -> tuple[float, float]:
-    r"""Profile interval of the total over independent strata.
-
-    The profile log-likelihood of :math:`T = \sum_s N_s` is
-    :math:`\max_{\sum N_s = T} \sum_s \ell_s(N_s)`: a max-plus convolution of
-    the strata's profile curves, computed on a common grid of the unobserved
-    counts (each curve evaluated at 300 points and interpolated linearly).
-    """
-    from scipy.stats import chi2
-
-    crit = chi2.ppf(level, 1) / 2.0
-    n = y.sum(axis=1).astype(float)
-    tops = []
-    for s in range(y.shape[0]):
-        n0 = N[s] - n[s]
-        _, hi, _ = profile_interval(X, y[s], n0, level=0.9999)
-        tops.append(hi * 1.1 + 1.0 if np.isfinite(hi) else 20.0 * max(n0, n[s]))
-    h = sum(tops) / n_grid
-    total: np.ndarray | None = None
-    for s in range(y.shape[0]):
-        coarse = np.linspace(0.0, tops[s], 300)
-        curve = profile_curve(X, y[s], coarse)
-        fine = np.interp(np.arange(int(np.ceil(tops[s] / h)) + 1) * h, coarse, curve)
-        if total is None:
-            total = fine
-            continue
-        out = np.full(total.size + fine.size - 1, -np.inf)
-        for i in range(fine.size):
-            seg = out[i:i + total.size]
-            np.maximum(seg, total + fine[i], out=seg)
-        total = out
-    assert total is not None
-    T = n.sum() + np.arange(total.size) * h
-    ok = np.flatnonzero(total >= total.max() - crit)
-    return float(T[ok[0]]), float(T[ok[-1]])
-
-
 # ------------------------------------------------------------- PPC
 def posterior_predictive_check(results: Results) -> pd.DataFrame:
     r"""Posterior predictive checks of a Bayesian log-linear fit.
@@ -857,59 +540,3 @@ def posterior_predictive_check(results: Results) -> pd.DataFrame:
                          "q025": float(np.quantile(t_rep, 0.025)),
                          "q975": float(np.quantile(t_rep, 0.975)), "p_value": p})
     return pd.DataFrame(rows)
-
-
-# -------------------------------------------------------- across models
-from ._loglinear_models import all_models, model_range  # noqa: E402
-
-
-# ------------------------------------------------------------ command line
-def _interactions_arg(args: Any) -> list[str]:
-    raw = getattr(args, "interactions", None)
-    return [x.strip() for x in raw.split(",") if x.strip()] if raw else []
-
-
-def run_cli_mle(args: Any, table: CaptureTable) -> int:
-    """Run ``casualty-models mse --method mle``.
-
-    One model, and with ``--all-models`` every hierarchical model (terms, AIC, BIC, N).
-    """
-    from ..cli._common import emit
-
-    res = LogLinear(interactions=_interactions_arg(args)).fit_mle(table)
-    extra: dict[str, Any] = {}
-    if getattr(args, "all_models", False):
-        tab = all_models(table, quiet=True)
-        extra["models"] = [
-            {"model": str(r["model"]), "terms": list(r["interactions"]),
-             "AIC": float(r["AIC"]), "BIC": float(r["BIC"]), "N": float(r["N"]),
-             "status": str(r["status"])}
-            for r in tab.to_dict("records")
-        ]
-        extra["models_searched"] = tab.attrs.get("search", "all")
-        if not getattr(args, "json", False):
-            cols = ["model", "N", "AIC", "BIC", "delta_AIC", "delta_BIC", "status"]
-            with pd.option_context("display.width", 160, "display.max_colwidth", 70):
-                print(f"{len(tab)} models ({extra['models_searched']}), best 20 by AIC:")
-                print(tab[cols].head(20).to_string(index=False,
-                                                   float_format="{:,.1f}".format))
-        for crit in ("AIC", "BIC"):
-            rng = model_range(tab, criterion=crit, within=2.0)
-            extra[f"N_range_{crit}_within_2"] = [rng["N_min"], rng["N_max"]]
-            extra[f"best_{crit}"] = rng["best"]
-    return emit(res, args, extra)
-
-
-def run_cli_bayes(args: Any, table: CaptureTable) -> int:
-    """``casualty-models mse --method loglinear``: the Bayesian log-linear fit."""
-    from ..cli._common import emit
-
-    t0 = time.perf_counter()
-    res = LogLinear(interactions=_interactions_arg(args)).fit(
-        table, draws=args.draws, chains=args.chains, random_seed=args.seed)
-    extra: dict[str, Any] = {"model_label": res.tree.attrs.get("model_label", ""),
-                             "elapsed_s": time.perf_counter() - t0}
-    ppc = posterior_predictive_check(res)
-    bad = ppc[ppc["p_value"] < 0.01]
-    extra["ppc_failures"] = [f"{r.stratum}:{r.kind}:{r.statistic}" for r in bad.itertuples()]
-    return emit(res, args, extra)

@@ -4,7 +4,7 @@ Model
 -----
 Let :math:`n_{s,t,d}` be the deaths of stratum :math:`s` and event period
 :math:`t` reported with delay :math:`d \in \{0, \dots, D\}` (a
-:class:`~casualty_models.triangle.ReportingTriangle`), :math:`E_{s,t} =
+:class:`~casualty_models.containers.triangle.ReportingTriangle`), :math:`E_{s,t} =
 \sum_d n_{s,t,d}` the eventual count and :math:`R_{s,t}` the count reported
 by now (delays up to :math:`d^*_t`).  Then
 
@@ -88,10 +88,10 @@ from typing import Any, Literal
 import numpy as np
 import xarray as xr
 
+from ..containers import ReportingTriangle
 from ..errors import DataValidationError, PriorError
 from ..priors import BetaPrior, HalfNormalPrior
 from ..results import Results, build_datatree, posterior_array
-from ..triangle import ReportingTriangle
 from ._base import check_sampling_args, nuts_results, run_nuts
 
 __all__ = ["Nowcast"]

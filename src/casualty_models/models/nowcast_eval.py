@@ -12,13 +12,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..containers import ReportingTriangle
 from ..errors import DataValidationError
 from ..results import Results
-from ..triangle import ReportingTriangle
 from .nowcast import Nowcast
 
 __all__ = ["backtest", "calibrate_delay_from_milestones", "crps_samples", "periods_json",
-           "periods_table", "score_nowcast", "simulate_line_list"]
+           "periods_table", "score_nowcast"]
 
 
 def periods_table(results: Results) -> pd.DataFrame:
@@ -109,50 +109,6 @@ def score_nowcast(results: Results, truth: pd.Series | dict[str, int], *,
                      "abs_error": abs(med - y), "crps": crps_samples(x, float(y)),
                      "log_score": -float(np.log(prob))})
     return pd.DataFrame(rows).set_index("period")
-
-
-def simulate_line_list(
-    rng: np.random.Generator,
-    intensity: np.ndarray,
-    delay_pmf: np.ndarray,
-    coverage: float | np.ndarray = 1.0,
-    start: Any = "2020-01-01",
-) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
-    r"""Simulate a daily line list with known intensity, delay and coverage.
-
-    True deaths :math:`N_t \sim \mathrm{Poisson}(\lambda_t / c_t)`, the
-    eventually reported :math:`E_t \sim \mathrm{Binomial}(N_t, c_t)` (so
-    :math:`E_t \sim \mathrm{Poisson}(\lambda_t)`), and their delays
-    :math:`\sim` ``delay_pmf[t]``.
-
-    Parameters
-    ----------
-    intensity : float array (n_period,)
-        Expected eventual reported count per day, :math:`\lambda_t`.
-    delay_pmf : float array (n_period, max_delay + 1)
-        Delay distribution of each event day (rows sum to one).
-    coverage : float or array (n_period,)
-
-    Returns
-    -------
-    line list (columns ``event``, ``report``), eventual counts ``E``, true deaths ``N``.
-    """
-    lam = np.asarray(intensity, dtype=float)
-    pmf = np.asarray(delay_pmf, dtype=float)
-    cov = np.broadcast_to(np.asarray(coverage, dtype=float), lam.shape)
-    n_true = rng.poisson(lam / cov)
-    eventual = rng.binomial(n_true, cov)
-    start_ts = pd.Timestamp(start)
-    ev_days, delays = [], []
-    for t, e in enumerate(eventual):
-        cells = rng.multinomial(e, pmf[t] / pmf[t].sum())
-        ev_days.append(np.full(e, t))
-        delays.append(np.repeat(np.arange(pmf.shape[1]), cells))
-    ev = np.concatenate(ev_days)
-    dl = np.concatenate(delays)
-    df = pd.DataFrame({"event": start_ts + pd.to_timedelta(ev, unit="D"),
-                       "report": start_ts + pd.to_timedelta(ev + dl, unit="D")})
-    return df, eventual.astype(np.int64), n_true.astype(np.int64)
 
 
 def calibrate_delay_from_milestones(

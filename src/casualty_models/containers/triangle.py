@@ -27,8 +27,6 @@ periods.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -36,7 +34,8 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from .errors import DataValidationError
+from ..errors import DataValidationError
+from ._common import _as_count_array, fingerprint
 
 __all__ = ["ReportingTriangle"]
 
@@ -408,7 +407,6 @@ class ReportingTriangle:
                 raise DataValidationError(
                     f"column {col!r} is not in the data: columns are {list(data.columns)}."
                 )
-        from .containers import _as_count_array
 
         counts = _as_count_array(data[count_column].to_numpy(), f"column {count_column!r}")
         periods = _parse_dates(data[period_column], period_column)
@@ -535,8 +533,7 @@ class ReportingTriangle:
                    "start": str(self.start.date()), "now": str(self.now.date()),
                    "period": self.period, "max_delay": self.max_delay,
                    "strata": list(self.strata)}
-        blob = json.dumps(payload, sort_keys=True).encode()
-        return "sha256:" + hashlib.sha256(blob).hexdigest()
+        return fingerprint(payload)
 
     def __repr__(self) -> str:
         return (
@@ -576,7 +573,6 @@ def _snapshot_tables(snapshots: Any) -> dict[pd.Timestamp, pd.Series]:
             "snapshots must be a non-empty mapping {snapshot_date: {period_start: count}} or a "
             "DataFrame with columns snapshot, period, count."
         )
-    from .containers import _as_count_array
 
     out: dict[pd.Timestamp, pd.Series] = {}
     for k, v in snapshots.items():
