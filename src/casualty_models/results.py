@@ -286,9 +286,14 @@ class Results:
         if not self.is_exact and da.sizes["chain"] * da.sizes["draw"] > 3:
             import arviz_stats as azs
 
-            stat["r_hat"] = azs.rhat(da)
-            stat["ess_bulk"] = azs.ess(da, method="bulk")
-            stat["ess_tail"] = azs.ess(da, method="tail")
+            # constant entries (complete periods) are exact: r-hat 1, ESS = draws, not 0/0
+            const = da.max(("chain", "draw")) == da.min(("chain", "draw"))
+            n_all = float(da.sizes["chain"] * da.sizes["draw"])
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                stat["r_hat"] = azs.rhat(da).where(~const, 1.0)
+                stat["ess_bulk"] = azs.ess(da, method="bulk").where(~const, n_all)
+                stat["ess_tail"] = azs.ess(da, method="tail").where(~const, n_all)
         else:
             for k in ("r_hat", "ess_bulk", "ess_tail"):
                 stat[k] = xr.full_like(stat["mean"], np.nan, dtype=float)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 from typing import Any
 
 from ._common import _clean, add_input_options, add_output_options, emit, require_table
@@ -88,9 +89,22 @@ def fit_and_report(args: argparse.Namespace, triangle: Any, df: Any, unit: str) 
                         random_seed=args.seed, nuts_sampler=args.nuts_sampler)
     extra = {"periods": periods_json(res), "now": str(triangle.now.date()),
              "period": triangle.period, "max_delay": triangle.max_delay, "unit": unit}
-    quiet = argparse.Namespace(**{**vars(args), "out": None})
-    code = emit(res, quiet, extra=extra)
-    if not args.json:
+    code = 0
+    if args.json:
+        code = emit(res, argparse.Namespace(**{**vars(args), "out": None}), extra=extra)
+    else:  # the per-period table is the answer; the 5 x periods summary rows are in --out
+        d = res.diagnostics() or {}
+        print(f"model: Nowcast  sampler: NUTS ({res.tree.attrs.get('nuts_sampler')})  seed: "
+              f"{args.seed}  reported by {triangle.now.date()}: {int(res.observed):,} {unit}")
+        print(res.describe_priors())
+        print(f"diagnostics: r-hat {d.get('r_hat', float('nan')):.3f} (parameters "
+              f"{d.get('max_r_hat_parameters', float('nan')):.3f}), bulk ESS "
+              f"{d.get('ess_bulk', float('nan')):.0f}, divergences {d.get('divergences')}, "
+              f"{d.get('wall_time_s', float('nan')):.1f} s")
+        problems = res.check_convergence(emit=False)
+        if problems:
+            print("warning: the fit may not have converged: " + "; ".join(problems)
+                  + ". Run more --draws/--tune before reporting these numbers.", file=sys.stderr)
         print(recent_table(periods_table(res), triangle.max_delay, unit))
     if args.out:
         _write_outputs(res, args, triangle, df, unit, extra)
