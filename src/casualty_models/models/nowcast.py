@@ -118,13 +118,13 @@ class Nowcast:
     delay_drift : float, default 0.3
         Scale :math:`\tau_\gamma` of the half-normal prior on the per-period
         sd of the delay random walk; 0 holds the delay fixed over time.
-    delay_knots : int, default 7
+    delay_knots : int, default 4
         The delay random walk moves at knots this many periods apart (back from
         the last period) and linearly in between, with the same per-period
         variance.  Reporting speed rarely changes from one day to the next in a
-        way the data could tell apart from a weekly trend, and coarser knots mean
-        a far smaller posterior for NUTS (HUS: 34 -> 5 delay coordinates); 1 gives
-        one step per period.
+        way the data could tell apart from a trend over a few days, and coarser
+        knots mean a far smaller posterior for NUTS (HUS: 34 -> 9 delay
+        coordinates, half the leapfrog steps); 1 gives one step per period.
     intensity_drift : float, default 0.5
         Scale :math:`\tau_\lambda` of the half-normal prior on the per-period
         sd of the log-intensity random walk.
@@ -151,7 +151,7 @@ class Nowcast:
     delay_sigma: tuple[float, float] = (0.5, 1.5)
     hazard_prior_sd: float = 1.5
     delay_drift: float = 0.3
-    delay_knots: int = 7
+    delay_knots: int = 4
     intensity_drift: float = 0.5
     coverage: BetaPrior | tuple[float, float] | None = None
     coverage_mass: float = 0.9
