@@ -226,7 +226,8 @@ class Nowcast:
             out["coverage"] = {**beta.to_dict(), "text": str(beta)
                                + (f"; logit random walk sd {self.coverage_drift} per period"
                                   if self.coverage_drift > 0 else "")}
-            out["N"] = "p(N) proportional to 1/N per period"
+            out["N"] = ("N_t ~ Poisson(intensity_t x frailty_t / coverage_t): the eventual count "
+                        "thinned by coverage; missed deaths ~ Poisson(... (1 - c) / c)")
         return out
 
     def config(self) -> dict[str, Any]:
