@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -10,6 +11,7 @@ import pytest
 
 from casualty_models import (
     BetaPrior,
+    ConvergenceWarning,
     DataValidationError,
     Nowcast,
     PriorError,
@@ -34,7 +36,11 @@ def hus_triangle():
 def hus_fit(hus_triangle):
     # 1,000 draws: the 2.5% quantile of 4 June sits at P(no more reports) ~ 3%, so fewer
     # draws make its coverage a coin toss
-    return Nowcast().fit(hus_triangle, draws=500, tune=500, chains=2, random_seed=1)
+    # a rare divergence (0-3 in 1,000 draws, depending on the process: see the report on
+    # reproducibility) is checked as a rate in test_result_contract, not as a warning
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return Nowcast().fit(hus_triangle, draws=500, tune=500, chains=2, random_seed=1)
 
 
 def test_hus_covers_every_eventual_count_like_surveillance(hus_fit):
@@ -75,7 +81,9 @@ def test_result_contract(hus_fit, hus_triangle):
     assert hus_fit.tree.attrs["now"] == "2011-06-10"
     assert hus_fit.observed == hus_triangle.reported.sum()
     d = hus_fit.diagnostics()
-    assert d is not None and d["r_hat"] < 1.05
+    assert d is not None and d["r_hat"] < 1.05 and d["max_r_hat_parameters"] < 1.05
+    assert d["divergences"] <= 5  # at most 0.5% of the draws
+    assert hus_fit.tree.attrs["nuts_sampler"] == "nutpie"
     rows = periods_json(hus_fit)
     assert len(rows) == n_t and rows[-1]["period"] == "2011-06-10"
     assert set(rows[0]["eventual"]) == {"median", "q025", "q975"}
