@@ -141,17 +141,17 @@ def test_coverage_gives_true_deaths_on_a_small_triangle():
     assert np.median(ratio) == pytest.approx(1 / 0.55, rel=0.05)
     assert post["coverage"].dims == ("chain", "draw", "period")
     np.testing.assert_array_equal(post["N_cumulative"].values, np.cumsum(n, axis=-1))
-    # same layout: re-fit on other counts with the same graph
     pm_model = model.build_model(tri)
-    # ... here with nothing reported yet for the last day: its eventual count and its true
-    # deaths still get a proper posterior from the intensity (issue 9: not N = 0 surely)
+    # nothing reported yet for the last day (its own graph: the intensity is sampled
+    # directly there): its eventual count and true deaths still get a proper posterior
+    # from the intensity (issue 9: not N = 0 surely)
     quiet = df[df["event"] < "2020-03-12"]
     tri0 = ReportingTriangle.from_line_list(quiet, event_date="event", report_date="report",
                                             now="2020-03-12", max_delay=3)
     assert tri0.reported[0, -1] == 0
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        res2 = model.fit(tri0, draws=500, tune=500, chains=2, random_seed=2, model=pm_model)
+        res2 = model.fit(tri0, draws=500, tune=500, chains=2, random_seed=2)
     assert res2.diagnostics()["divergences"] <= 5
     assert res2.posterior.sizes["draw"] == 500
     last = res2.posterior["N"].isel(stratum=0, period=-1).values
@@ -161,3 +161,5 @@ def test_coverage_gives_true_deaths_on_a_small_triangle():
                                              now="2020-03-11", max_delay=3)
     with pytest.raises(DataValidationError, match="another layout"):
         model.fit(other, draws=10, tune=10, chains=1, model=pm_model)
+    with pytest.raises(DataValidationError, match="another layout"):
+        model.fit(tri0, draws=10, tune=10, chains=1, model=pm_model)
