@@ -294,14 +294,9 @@ class Nowcast:
             # free parameters: log expected counts reported *so far*, m_t = lambda_t F_t,
             # which the data pin down; log lambda_t = log m_t - log F_t (unit Jacobian).
             # The delay then barely touches the intensities in the posterior (no ridge).
-            init = np.log(np.maximum(triangle.reported, 0.5))
-            if triangle.kind == "snapshots" or (triangle.reported[:, -1] > 0).all():
-                log_m = pm.Flat("log_expected_so_far", dims=("stratum", "period"),
-                                initval=init)
-                log_lam = log_m - log_f[None, :]
-            else:  # a period with nothing reported yet does not pin m down: a funnel in m
-                log_lam = pm.Flat("log_intensity", dims=("stratum", "period"), initval=init)
-                log_m = log_lam + log_f[None, :]
+            log_m = pm.Flat("log_expected_so_far", dims=("stratum", "period"),
+                            initval=np.log(np.maximum(triangle.reported, 0.5)))
+            log_lam = log_m - log_f[None, :]
             # centred random walk on log lambda (the counts pin each period down well)
             pm.Potential("intensity_first", pm.logp(
                 pm.Normal.dist(np.log(rate), 3.0), log_lam[:, 0]).sum())
@@ -536,9 +531,7 @@ def _dense_layout(tri: ReportingTriangle) -> tuple[np.ndarray, np.ndarray, np.nd
 
 
 def _layout(tri: ReportingTriangle) -> tuple[Any, ...]:
-    # the parametrisation depends on whether the last period has reports (see build_model)
-    return (tri.cumulative.shape, tri.known.tobytes(), tri.kind,
-            bool(tri.kind == "snapshots" or (tri.reported[:, -1] > 0).all()))
+    return (tri.cumulative.shape, tri.known.tobytes(), tri.kind)
 
 
 def _draw_frailty(rng: np.random.Generator, tri: ReportingTriangle, lam: np.ndarray,

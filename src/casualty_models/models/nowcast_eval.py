@@ -15,7 +15,7 @@ import pandas as pd
 from ..containers import ReportingTriangle
 from ..errors import DataValidationError
 from ..results import Results
-from .nowcast import Nowcast, _layout
+from .nowcast import Nowcast
 
 __all__ = ["backtest", "calibrate_delay_from_milestones", "crps_samples", "periods_json",
            "periods_table", "score_nowcast"]
@@ -241,7 +241,7 @@ def backtest(
         tri = ReportingTriangle.from_line_list(
             sub, event_date=event_date, report_date=report_date, now=now_ts,
             max_delay=max_delay, start=start, long_delays="drop", source="backtest")
-        if pm_model is None or pm_model._cm_layout != _layout(tri):
+        if pm_model is None:
             pm_model = model.build_model(tri)
         seed = None if random_seed is None else random_seed + k
         res = model.fit(tri, draws=draws, chains=chains, tune=tune, random_seed=seed,
