@@ -4,7 +4,7 @@
    of hospitalisations for 29 May - 7 June and score it against what was eventually
    reported, next to surveillance's bayes.trunc (Hoehle & an der Heiden 2014).
 2. Optionally (--backtest N), score N analysis dates across the outbreak.
-3. Draw the chart: reported so far, nowcast of the eventual count, eventual truth.
+3. Draw the fan chart: reported so far, nowcast median with 50%/95% bands, final counts.
 
 Run:  python examples/nowcast_hus.py --out results
 """
@@ -23,7 +23,8 @@ import pandas as pd  # noqa: E402
 
 from casualty_models import Nowcast, ReportingTriangle  # noqa: E402
 from casualty_models.datasets import load  # noqa: E402
-from casualty_models.models.nowcast import backtest, periods_table, score_nowcast  # noqa: E402
+from casualty_models.models.nowcast_eval import backtest, periods_table, score_nowcast  # noqa: E402
+from casualty_models.nowcast_chart import fan_chart, final_counts  # noqa: E402
 
 NOW = "2011-06-10"
 MAX_DELAY = 15
@@ -91,23 +92,10 @@ def main(argv: list[str] | None = None) -> dict[str, pd.DataFrame]:
 
     # 3. chart -----------------------------------------------------------------------------
     tab = periods_table(res)
-    x = pd.to_datetime(tab["period"])
-    fig, ax = plt.subplots(figsize=(9, 4))
-    ax.bar(x, tab["reported"], color="#999999", label=f"reported by {NOW}")
-    ax.fill_between(x, tab["eventual_q025"], tab["eventual_q975"], color="#4c72b0",
-                    alpha=0.25, step="mid", label="nowcast 95% interval")
-    ax.plot(x, tab["eventual_median"], color="#1f3b73", drawstyle="steps-mid",
-            label="nowcast median")
-    ev = pd.to_datetime(df["hospitalisation_date"]).value_counts()
-    ax.plot(x, [ev.get(t, 0) for t in x], "k.", label="eventually reported")
-    incomplete = x[~tab["complete"].to_numpy()]
-    ax.axvspan(incomplete.min() - pd.Timedelta(hours=12), x.max() + pd.Timedelta(hours=12),
-               color="#c44e52", alpha=0.07, label="still being reported")
-    ax.set_ylabel("hospitalisations per day")
-    ax.set_title("HUS O104, 2011: nowcast on 10 June")
-    ax.legend(fontsize=8, frameon=False, loc="upper left")
-    fig.autofmt_xdate()
-    fig.tight_layout()
+    final = final_counts(df["hospitalisation_date"], df["report_date"], tab["period"].tolist(),
+                         "day", MAX_DELAY)
+    fig = fan_chart(res, unit="hospitalisations", final=final,
+                    title="HUS O104, 2011: nowcast on 10 June")
     fig.savefig(os.path.join(args.out, "nowcast_hus.png"), dpi=120)
     plt.close(fig)
     out["periods"] = tab

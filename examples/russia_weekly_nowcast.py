@@ -27,10 +27,11 @@ import pandas as pd  # noqa: E402
 
 from casualty_models import Nowcast, ReportingTriangle  # noqa: E402
 from casualty_models.datasets import load  # noqa: E402
-from casualty_models.models.nowcast import (  # noqa: E402
+from casualty_models.models.nowcast_eval import (  # noqa: E402
     calibrate_delay_from_milestones,
     periods_table,
 )
+from casualty_models.nowcast_chart import fan_chart  # noqa: E402
 
 AS_OF = "2023-11-17"
 COVERAGE = (0.45, 0.65)
@@ -123,21 +124,9 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
           "from 39,424 (15 Dec 2023) to 45,123 (23 Feb 2024), new deaths included.")
 
     # chart -------------------------------------------------------------------------------
-    x = pd.to_datetime(tab["period"])
-    fig, ax = plt.subplots(figsize=(10, 4.5))
-    ax.bar(x, tab["reported"], width=6, color="#999999", label=f"confirmed by name ({AS_OF})")
-    ax.fill_between(x, tab["eventual_q025"], tab["eventual_q975"], color="#4c72b0", alpha=0.3,
-                    label="eventually confirmed (nowcast, 95%)")
-    ax.plot(x, tab["eventual_median"], color="#1f3b73", lw=1.5)
-    ax.fill_between(x, tab["N_q025"], tab["N_q975"], color="#c44e52", alpha=0.2,
-                    label="estimated deaths, list coverage 45-65% (95%)")
-    ax.plot(x, tab["N_median"], color="#8c1c1f", lw=1.5)
-    # shade the weeks whose confirmed count is (by the nowcast's median) under 80% complete
-    share = tab["reported"] / tab["eventual_median"].clip(lower=1)
-    incomplete = x[(share < 0.8).to_numpy()]
-    if len(incomplete):
-        ax.axvspan(incomplete.min() - pd.Timedelta(days=3), x.max() + pd.Timedelta(days=3),
-                   color="#f0c05a", alpha=0.15, label="incomplete: < 80% confirmed so far")
+    fig = fan_chart(res, unit="deaths", period_word="week",
+                    title="Russian military deaths per week, as known on 17 Nov 2023")
+    ax = fig.axes[0]
     # keep the scale readable: the last weeks' upper bounds may run off the chart (noted)
     top = 1.1 * max(float(tab["N_q975"].iloc[:-6].max()), float(tab["N_median"].max()))
     clipped = tab[tab["N_q975"] > top]
@@ -146,13 +135,10 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
         ax.text(0.99, 0.02, "upper bounds of the last weeks run to "
                 f"{clipped['N_q975'].max():,.0f}", transform=ax.transAxes, ha="right",
                 fontsize=7, color="#8c1c1f")
-    ax.set_ylabel("deaths per week")
-    ax.set_title("Russian military deaths per week, as known on 17 Nov 2023")
-    ax.legend(fontsize=8, frameon=False, loc="upper left")
-    fig.autofmt_xdate()
-    fig.tight_layout()
     fig.savefig(os.path.join(args.out, "russia_weekly_nowcast.png"), dpi=120)
     plt.close(fig)
+    share = tab["reported"] / tab["eventual_median"].clip(lower=1)
+    incomplete = tab["period"][(share < 0.8).to_numpy()]
     return {"periods": tab, "totals": totals, "result": res, "calibration": cal,
             "delay_median": delay_median, "n_incomplete": int(len(incomplete))}
 

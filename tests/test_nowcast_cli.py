@@ -47,6 +47,26 @@ def test_nowcast_json_periods(capsys, tmp_path, line_list_csv):
         assert p["N"]["median"] >= p["eventual"]["median"]
     assert periods[0]["complete"] and not periods[-1]["complete"]
     assert (tmp_path / "out" / "result.nc").exists()
+    assert (tmp_path / "out" / "nowcast.png").stat().st_size > 10_000
+    assert d["unit"] == "deaths"
+
+
+def test_nowcast_table_shows_recent_periods_in_full(capsys, tmp_path, line_list_csv):
+    """The text output lists every one of the last max-delay + 1 periods (no pandas '...'),
+    with reported, eventual and true-count columns; warnings are one line each."""
+    argv = ["nowcast", "--input", str(line_list_csv), "--event-date", "died", "--report-date",
+            "reported", "--now", "2020-03-12", "--max-delay", "3", "--coverage", "0.45",
+            "0.65", "--unit", "burials", "--seed", "4", "--draws", "100", "--tune", "100",
+            "--chains", "2"]
+    assert main(argv) == 0
+    out, err = capsys.readouterr()
+    table = out[out.index("burials per period"):]
+    for day in pd.date_range("2020-03-09", "2020-03-12"):
+        assert str(day.date()) in table
+    assert "..." not in table
+    assert "reported so far" in table and "true burials" in table and "eventual" in table
+    lines = [x for x in err.splitlines() if x.startswith("warning:")]
+    assert len(lines) == len(set(lines))
 
 
 @pytest.mark.parametrize(

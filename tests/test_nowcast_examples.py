@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import warnings
+
 import pytest
+
+from casualty_models import ConvergenceWarning
 
 
 @pytest.mark.slow
 def test_nowcast_hus_example(tmp_path, capsys, load_example):
     ns = load_example("nowcast_hus.py")
-    out = ns["main"](["--draws", "200", "--tune", "200", "--chains", "2", "--out",
-                      str(tmp_path)])
+    with warnings.catch_warnings():  # 2 x 200 draws: a smoke run; the example prints r-hat
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        out = ns["main"](["--draws", "200", "--tune", "200", "--chains", "2", "--out",
+                          str(tmp_path)])
     score = out["score"]
     assert len(score) == 10 and score["covered"].sum() >= 9
     assert (tmp_path / "nowcast_hus.png").stat().st_size > 0
@@ -20,8 +26,10 @@ def test_nowcast_hus_example(tmp_path, capsys, load_example):
 @pytest.mark.slow
 def test_russia_weekly_nowcast_example(tmp_path, capsys, load_example):
     ns = load_example("russia_weekly_nowcast.py")
-    out = ns["main"](["--draws", "150", "--tune", "200", "--chains", "2", "--out",
-                      str(tmp_path)])
+    with warnings.catch_warnings():  # 2 x 150 draws: a smoke run; the example prints r-hat
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        out = ns["main"](["--draws", "150", "--tune", "200", "--chains", "2", "--out",
+                          str(tmp_path)])
     tab = out["periods"]
     assert len(tab) == 88 and out["delay_median"][0] > 5  # milestones: long delays
     # the nowcast only adds deaths, most of them to the recent weeks

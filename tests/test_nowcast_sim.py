@@ -19,7 +19,7 @@ import pytest
 from scipy import stats
 
 from casualty_models import Nowcast, ReportingTriangle
-from casualty_models.models.nowcast import simulate_line_list
+from casualty_models.simulate import simulate_line_list
 
 N_SIM = 50
 T, D = 24, 6

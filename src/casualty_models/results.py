@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
@@ -130,6 +131,24 @@ class FitResult(Protocol):
     def save(self, path: str | os.PathLike[str]) -> None:
         """Write the whole result to netCDF (read back by :func:`load_results`)."""
         ...
+
+
+def _exact_aware(stat: Any, da: xr.DataArray, exact_value: float, reduce: Any) -> float:
+    """``reduce`` of a per-entry diagnostic; entries whose draws are all equal are exact.
+
+    r-hat and ESS are 0/0 on a constant (a complete period's count, a fixed parameter):
+    such entries get ``exact_value`` (r-hat 1, ESS = draws) instead of a NaN and a
+    RuntimeWarning; a NaN anywhere else is kept (and fails the check).
+    """
+    const = (da.max(("chain", "draw")) == da.min(("chain", "draw"))).values
+    if np.all(const):
+        return float(exact_value)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        vals = np.asarray(stat(da).values, dtype=float)
+    if vals.shape == np.shape(const):
+        vals = vals[~const]
+    return float(reduce(vals))
 
 
 def _flat(da: xr.DataArray) -> np.ndarray:
@@ -283,9 +302,14 @@ class Results:
         if not self.is_exact and da.sizes["chain"] * da.sizes["draw"] > 3:
             import arviz_stats as azs
 
-            stat["r_hat"] = azs.rhat(da)
-            stat["ess_bulk"] = azs.ess(da, method="bulk")
-            stat["ess_tail"] = azs.ess(da, method="tail")
+            # constant entries (complete periods) are exact: r-hat 1, ESS = draws, not 0/0
+            const = da.max(("chain", "draw")) == da.min(("chain", "draw"))
+            n_all = float(da.sizes["chain"] * da.sizes["draw"])
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                stat["r_hat"] = azs.rhat(da).where(~const, 1.0)
+                stat["ess_bulk"] = azs.ess(da, method="bulk").where(~const, n_all)
+                stat["ess_tail"] = azs.ess(da, method="tail").where(~const, n_all)
         else:
             for k in ("r_hat", "ess_bulk", "ess_tail"):
                 stat[k] = xr.full_like(stat["mean"], np.nan, dtype=float)
@@ -337,18 +361,19 @@ class Results:
             ss = self.tree["sample_stats"].to_dataset()
             if "diverging" in ss:
                 div = int(ss["diverging"].sum())
+        n_draws = da.sizes["chain"] * da.sizes["draw"]
         out: dict[str, Any] = {
-            "r_hat": float(np.nanmax(azs.rhat(da).values)),
-            "ess_bulk": float(np.nanmin(azs.ess(da, method="bulk").values)),
-            "ess_tail": float(np.nanmin(azs.ess(da, method="tail").values)),
+            "r_hat": _exact_aware(azs.rhat, da, 1.0, np.max),
+            "ess_bulk": _exact_aware(lambda x: azs.ess(x, method="bulk"), da, n_draws, np.min),
+            "ess_tail": _exact_aware(lambda x: azs.ess(x, method="tail"), da, n_draws, np.min),
             "divergences": div,
         }
         # parameters of the model (not N) also need to have mixed
         params = [str(v) for v in self.posterior.data_vars
                   if not str(v).startswith("N") and np.issubdtype(self.posterior[v].dtype, np.floating)]
         if params:
-            rh = azs.rhat(self.posterior[params])
-            out["max_r_hat_parameters"] = float(max(np.nanmax(rh[v].values) for v in params))
+            out["max_r_hat_parameters"] = max(
+                _exact_aware(azs.rhat, self.posterior[v], 1.0, np.max) for v in params)
         if "wall_time" in self.tree.attrs:
             out["wall_time_s"] = float(self.tree.attrs["wall_time"])
         return out

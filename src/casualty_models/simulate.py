@@ -7,18 +7,22 @@ through exactly the validation real data do.
 - :func:`simulate_table`: a capture table from latent classes of known sizes
   (lists independent within a class), the model of
   :class:`~casualty_models.models.latent_class.LatentClass`.
+- :func:`simulate_line_list`: a daily line list (event and report dates) with known
+  intensity, delay and coverage, for the nowcast's calibration checks.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from .containers import CaptureTable
 from .errors import DataValidationError
 
-__all__ = ["simulate_table"]
+__all__ = ["simulate_line_list", "simulate_table"]
 
 
 def simulate_table(
@@ -78,3 +82,47 @@ def simulate_table(
     pats = ((uniq[:, None] & weights[None, :]) > 0).astype(np.uint8)
     names = list(lists) if lists is not None else [f"L{j + 1}" for j in range(n_lists)]
     return CaptureTable(tuple(names), pats, counts.astype(np.int64), source="simulated")
+
+
+def simulate_line_list(
+    rng: np.random.Generator,
+    intensity: np.ndarray,
+    delay_pmf: np.ndarray,
+    coverage: float | np.ndarray = 1.0,
+    start: Any = "2020-01-01",
+) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+    r"""Simulate a daily line list with known intensity, delay and coverage.
+
+    True deaths :math:`N_t \sim \mathrm{Poisson}(\lambda_t / c_t)`, the
+    eventually reported :math:`E_t \sim \mathrm{Binomial}(N_t, c_t)` (so
+    :math:`E_t \sim \mathrm{Poisson}(\lambda_t)`), and their delays
+    :math:`\sim` ``delay_pmf[t]``.
+
+    Parameters
+    ----------
+    intensity : float array (n_period,)
+        Expected eventual reported count per day, :math:`\lambda_t`.
+    delay_pmf : float array (n_period, max_delay + 1)
+        Delay distribution of each event day (rows sum to one).
+    coverage : float or array (n_period,)
+
+    Returns
+    -------
+    line list (columns ``event``, ``report``), eventual counts ``E``, true deaths ``N``.
+    """
+    lam = np.asarray(intensity, dtype=float)
+    pmf = np.asarray(delay_pmf, dtype=float)
+    cov = np.broadcast_to(np.asarray(coverage, dtype=float), lam.shape)
+    n_true = rng.poisson(lam / cov)
+    eventual = rng.binomial(n_true, cov)
+    start_ts = pd.Timestamp(start)
+    ev_days, delays = [], []
+    for t, e in enumerate(eventual):
+        cells = rng.multinomial(e, pmf[t] / pmf[t].sum())
+        ev_days.append(np.full(e, t))
+        delays.append(np.repeat(np.arange(pmf.shape[1]), cells))
+    ev = np.concatenate(ev_days)
+    dl = np.concatenate(delays)
+    df = pd.DataFrame({"event": start_ts + pd.to_timedelta(ev, unit="D"),
+                       "report": start_ts + pd.to_timedelta(ev + dl, unit="D")})
+    return df, eventual.astype(np.int64), n_true.astype(np.int64)

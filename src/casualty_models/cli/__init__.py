@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+import warnings
 from collections.abc import Sequence
 
 from .._version import __version__
@@ -45,9 +46,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     parser = build_parser()
     args = parser.parse_args(argv)
+    caught: list[warnings.WarningMessage] = []
     try:
         check_common_options(args)
-        return int(args.func(args) or 0)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            return int(args.func(args) or 0)
     except CasualtyModelsError as exc:
         print(f"casualty-models {args.command}: error: {exc}", file=sys.stderr)
         return 2
@@ -57,6 +61,27 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:  # pragma: no cover
         return 130
+    finally:
+        print_warnings(caught)
+
+
+def print_warnings(caught: Sequence[warnings.WarningMessage]) -> None:
+    """Print one stderr line per distinct warning, with a count.
+
+    Forty copies of a numpy warning become one line.  ConvergenceWarnings from fits are
+    left out: every subcommand re-checks convergence with the reporting thresholds and
+    prints that verdict itself.
+    """
+    from ..errors import ConvergenceWarning
+
+    counts: dict[str, int] = {}
+    for w in caught:
+        if issubclass(w.category, ConvergenceWarning):
+            continue
+        msg = f"{w.category.__name__}: {w.message}"
+        counts[msg] = counts.get(msg, 0) + 1
+    for msg, n in counts.items():
+        print(f"warning: {msg}" + (f" (x{n})" if n > 1 else ""), file=sys.stderr)
 
 
 if __name__ == "__main__":  # pragma: no cover

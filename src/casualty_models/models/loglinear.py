@@ -81,7 +81,7 @@ from ..priors import HalfNormalPrior, NormalPrior, prior_record
 from ..results import Results, build_datatree, posterior_array
 from ..results_mle import LogLinearMLE
 from ..validation import check_choice, check_int, check_number, check_probability
-from ._base import check_sampling_args, run_nuts
+from ._base import check_sampling_args, nuts_results, run_nuts
 from ._loglinear_fit import (
     Term,
     batched_poisson_fit,
@@ -345,6 +345,7 @@ class LogLinear:
         tune: int = 1000,
         random_seed: int | None = None,
         target_accept: float | None = None,
+        nuts_sampler: str | None = None,
     ) -> Results:
         """Sample the posterior with PyMC NUTS; N is drawn after sampling.
 
@@ -382,7 +383,8 @@ class LogLinear:
             partial = len(table.strata) > 1 and self.pooling == "partial"
             target_accept = 0.95 if partial else 0.9
         tree, wall = run_nuts(model, draws=draws, tune=tune, chains=chains,
-                              random_seed=random_seed, target_accept=target_accept)
+                              random_seed=random_seed, target_accept=target_accept,
+                              nuts_sampler=nuts_sampler)
         beta = np.asarray(tree["posterior"]["beta"].values)  # chain, draw, stratum, term
         rng = np.random.default_rng(None if random_seed is None else [random_seed, 7])
         log_lam = np.einsum("cdsp,kp->cdsk", beta, X)
@@ -422,7 +424,7 @@ class LogLinear:
         pp = xr.Dataset({"count": posterior_array(
             y_rep, ["chain", "draw", "stratum", "pattern"], coords)})
         dt["posterior_predictive"] = xr.DataTree(pp)
-        return Results(dt)
+        return nuts_results(dt)
 
     def _pymc_model(self, X: np.ndarray, y: np.ndarray, terms: list[Term], strata: list[str],
                     names: list[str], plabels: list[str]) -> Any:

@@ -4,21 +4,41 @@ Model
 -----
 Let :math:`n_{s,t,d}` be the deaths of stratum :math:`s` and event period
 :math:`t` reported with delay :math:`d \in \{0, \dots, D\}` (a
-:class:`~casualty_models.triangle.ReportingTriangle`).  Then
+:class:`~casualty_models.containers.triangle.ReportingTriangle`), :math:`E_{s,t} =
+\sum_d n_{s,t,d}` the eventual count and :math:`R_{s,t}` the count reported
+by now (delays up to :math:`d^*_t`).  Then
 
 .. math::
 
-    n_{s,t,d} &\sim \mathrm{NegBin}(\lambda_{s,t}\, p_{t,d},\ \phi), \\
+    E_{s,t} &\sim \mathrm{Poisson}(\lambda_{s,t} g_{s,t}), \quad g_{s,t} \sim
+        \mathrm{Gamma}(\phi, \phi) \quad (\text{so } E \sim
+        \mathrm{NegBin}(\lambda, \phi)), \\
+    (n_{s,t,0}, \dots, n_{s,t,D}) \mid E_{s,t} &\sim
+        \mathrm{Multinomial}(E_{s,t}, p_{t,\cdot}), \\
     \log \lambda_{s,t} &= \log \lambda_{s,t-1} + \sigma_\lambda z_{s,t},
         \quad z_{s,t} \sim N(0, 1), \quad \sigma_\lambda \sim
-        \mathrm{HalfNormal}(\tau_\lambda), \\
-    \phi^{-1/2} &\sim \mathrm{HalfNormal}(1).
+        \mathrm{HalfNormal}(\tau_\lambda), \qquad \phi^{-1/2} \sim
+        \mathrm{HalfNormal}(1).
+
+**Right truncation, marginalised.**  Thinning keeps the negative binomial,
+so the likelihood of what is known factorises exactly into
+:math:`R_{s,t} \sim \mathrm{NegBin}(\lambda_{s,t} F_t(d^*_t), \phi)` and a
+multinomial of the known increments given :math:`R_{s,t}` with
+probabilities :math:`p_{t,d} / F_t(d^*_t)` (for snapshots, the masses of the
+delay ranges between known cumulative counts), where :math:`F_t` is the
+delay CDF.  The frailties :math:`g` and the unseen cells are summed out; NUTS
+samples only :math:`\log m_{s,t} = \log \lambda_{s,t} F_t(d^*_t)` (which the
+data pin down), the delay and three scalars.  Afterwards, exactly,
+:math:`g_{s,t} \mid R \sim \mathrm{Gamma}(\phi + R_{s,t}, \phi +
+\lambda_{s,t} F_t)` and :math:`E_{s,t} = R_{s,t} + \mathrm{Poisson}(
+\lambda_{s,t} g_{s,t} (1 - F_t))`.
 
 The delay distribution :math:`p_{t,\cdot}` may drift slowly over event
 periods through a random walk :math:`\gamma_t` anchored at the last period
-(:math:`\gamma_T = 0`, so its prior describes the *current* delay):
-:math:`\gamma_{t-1} = \gamma_t + \sigma_\gamma u_t`, :math:`u_t \sim N(0,1)`,
-:math:`\sigma_\gamma \sim \mathrm{HalfNormal}(\tau_\gamma)`.
+(:math:`\gamma_T = 0`, so its prior describes the *current* delay), moving
+at knots ``delay_knots`` periods apart and linearly in between, with
+per-period variance :math:`\sigma_\gamma^2`, :math:`\sigma_\gamma \sim
+\mathrm{HalfNormal}(\tau_\gamma)`.
 
 - ``delay="hazard"`` (nonparametric): :math:`\mathrm{logit}\, h_{t,d} =
   \beta_d + \gamma_t` for :math:`d < D`, :math:`h_{t,D} = 1`,
@@ -30,29 +50,21 @@ periods through a random walk :math:`\gamma_t` anchored at the last period
   \gamma_t)/\sigma\}` for :math:`d < D` and 1 at :math:`D`, with
   :math:`\mu` and :math:`\log\sigma` normal, from the stated median delay.
 
-**Right truncation** is handled by using only the observable cells: with
-snapshots only the increments between known cumulative counts, each
-:math:`\sim \mathrm{NegBin}(\lambda_{s,t} \sum_{d=a}^{b} p_{t,d}, \phi)`.
-The eventual reported count is the reported-so-far count plus negative
-binomial draws of the cells not yet observable,
-
-.. math::
-
-    E_{s,t} = \textstyle\sum_{d \le d^*_t} n_{s,t,d} + \sum_{d > d^*_t}
-    \tilde n_{s,t,d}, \qquad \tilde n_{s,t,d} \sim \mathrm{NegBin}(\lambda_{s,t}
-    p_{t,d}, \phi).
-
-**Coverage.** With a coverage prior, the eventual count is a fraction
-:math:`c_t` of the true deaths :math:`N_{s,t}`:
-:math:`E_{s,t} \mid N_{s,t} \sim \mathrm{Binomial}(N_{s,t}, c_t)`,
-:math:`p(N) \propto 1/N`, so :math:`N_{s,t} - E_{s,t} \sim
-\mathrm{NegBin}(E_{s,t}, c_t)` (the under-reporting model).  :math:`c_T
-\sim \mathrm{Beta}(a, b)` and, optionally, :math:`\mathrm{logit}\, c_{t-1}
-= \mathrm{logit}\, c_t + \sigma_c v_t` (a slowly changing coverage).  The
+**Coverage.** With a coverage prior, the true deaths are
+:math:`N_{s,t} \sim \mathrm{Poisson}(\lambda_{s,t} g_{s,t} / c_t)` of which
+:math:`E_{s,t} \mid N_{s,t} \sim \mathrm{Binomial}(N_{s,t}, c_t)` are
+eventually reported, so the deaths never reported are
+:math:`N_{s,t} - E_{s,t} \sim \mathrm{Poisson}(\lambda_{s,t} g_{s,t} (1 -
+c_t) / c_t)`, independent of :math:`E_{s,t}`: a period with no report yet
+still gets a proper posterior (never :math:`N = 0` with certainty, the
+degenerate answer of :math:`p(N) \propto 1/N` at :math:`E = 0`).
+:math:`c_T \sim \mathrm{Beta}(a, b)` and, optionally,
+:math:`\mathrm{logit}\, c_{t-1} = \mathrm{logit}\, c_t + \sigma_c v_t`.  The
 data carry no information on coverage, so it is drawn exactly from its prior.
 
-Posterior sampled with NUTS (PyMC); ``eventual``, ``N`` and ``coverage`` are
-drawn afterwards from their exact conditionals with a seeded generator.
+Posterior sampled with NUTS (nutpie by default); ``eventual``, ``N`` and
+``coverage`` are drawn afterwards from their exact conditionals with a
+seeded generator.
 
 Identifying assumption
 ----------------------
@@ -74,17 +86,15 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
-import pandas as pd
 import xarray as xr
 
 from ..containers import ReportingTriangle
 from ..errors import DataValidationError, PriorError
 from ..priors import BetaPrior, HalfNormalPrior
 from ..results import Results, build_datatree, posterior_array
-from ._base import check_sampling_args, negbin_unobserved, run_nuts
+from ._base import check_sampling_args, nuts_results, run_nuts
 
-__all__ = ["Nowcast", "backtest", "crps_samples", "periods_json", "periods_table",
-           "calibrate_delay_from_milestones", "score_nowcast", "simulate_line_list"]
+__all__ = ["Nowcast"]
 
 _DELAYS = ("hazard", "lognormal")
 _Z95 = 1.6448536269514722  # central 90% of a normal: +-1.645 sd
@@ -108,6 +118,13 @@ class Nowcast:
     delay_drift : float, default 0.3
         Scale :math:`\tau_\gamma` of the half-normal prior on the per-period
         sd of the delay random walk; 0 holds the delay fixed over time.
+    delay_knots : int, default 4
+        The delay random walk moves at knots this many periods apart (back from
+        the last period) and linearly in between, with the same per-period
+        variance.  Reporting speed rarely changes from one day to the next in a
+        way the data could tell apart from a trend over a few days, and coarser
+        knots mean a far smaller posterior for NUTS (HUS: 34 -> 9 delay
+        coordinates, half the leapfrog steps); 1 gives one step per period.
     intensity_drift : float, default 0.5
         Scale :math:`\tau_\lambda` of the half-normal prior on the per-period
         sd of the log-intensity random walk.
@@ -134,6 +151,7 @@ class Nowcast:
     delay_sigma: tuple[float, float] = (0.5, 1.5)
     hazard_prior_sd: float = 1.5
     delay_drift: float = 0.3
+    delay_knots: int = 4
     intensity_drift: float = 0.5
     coverage: BetaPrior | tuple[float, float] | None = None
     coverage_mass: float = 0.9
@@ -143,6 +161,11 @@ class Nowcast:
         if self.delay not in _DELAYS:
             raise DataValidationError(
                 f"delay={self.delay!r} is unknown: expected one of {list(_DELAYS)}."
+            )
+        if (isinstance(self.delay_knots, bool) or not isinstance(self.delay_knots, int)
+                or self.delay_knots < 1):
+            raise PriorError(
+                f"delay_knots={self.delay_knots!r} is not allowed: expected an integer >= 1."
             )
         for name in ("delay_drift", "coverage_drift"):
             v = getattr(self, name)
@@ -203,7 +226,8 @@ class Nowcast:
             out["coverage"] = {**beta.to_dict(), "text": str(beta)
                                + (f"; logit random walk sd {self.coverage_drift} per period"
                                   if self.coverage_drift > 0 else "")}
-            out["N"] = "p(N) proportional to 1/N per period"
+            out["N"] = ("N_t ~ Poisson(intensity_t x frailty_t / coverage_t): the eventual count "
+                        "thinned by coverage; missed deaths ~ Poisson(... (1 - c) / c)")
         return out
 
     def config(self) -> dict[str, Any]:
@@ -211,7 +235,8 @@ class Nowcast:
         beta = self.coverage_prior
         return {"delay": self.delay, "delay_median": self.delay_median,
                 "delay_sigma": self.delay_sigma, "hazard_prior_sd": self.hazard_prior_sd,
-                "delay_drift": self.delay_drift, "intensity_drift": self.intensity_drift,
+                "delay_drift": self.delay_drift, "delay_knots": self.delay_knots,
+                "intensity_drift": self.intensity_drift,
                 "coverage": None if beta is None else beta.to_dict(),
                 "coverage_mass": self.coverage_mass, "coverage_drift": self.coverage_drift}
 
@@ -250,53 +275,62 @@ class Nowcast:
             # delay drift: random walk anchored at the last period
             if self.delay_drift > 0 and n_t > 1:
                 sd_g = pm.HalfNormal("delay_drift_sd", sigma=self.delay_drift)
-                u = pm.Normal("delay_z", 0.0, 1.0, shape=n_t - 1)
-                back = pt.cumsum((sd_g * u)[::-1])[::-1]  # gamma_t = sum_{k>=t} steps
-                gamma = pt.concatenate([back, pt.zeros(1)])
+                # knots every `delay_knots` periods back from the last; a step between knots
+                # k periods apart has sd sd_g sqrt(k); linear in between
+                interp, gaps = _knot_interpolation(n_t, self.delay_knots)
+                u = pm.Normal("delay_z", 0.0, 1.0, shape=len(gaps))
+                steps = sd_g * np.sqrt(gaps) * u
+                knots = pt.concatenate([pt.cumsum(steps[::-1])[::-1], pt.zeros(1)])
+                gamma = pt.dot(interp, knots)
             else:
                 gamma = pt.zeros(n_t)
-            pmf = self._delay_pmf(pm, pt, gamma, dmax)
-            pmf = pm.Deterministic("delay_pmf", pmf, dims=("period", "delay"))
+            log_pmf = self._delay_log_pmf(pm, pt, gamma, dmax)
+            pm.Deterministic("delay_pmf", pt.exp(log_pmf), dims=("period", "delay"))
             known, prev, last = _dense_layout(triangle)
-            cdf = pt.cumsum(pmf, axis=1)
-            # Snapshots: the free parameters are the log expected counts reported *so far*,
-            # m_t = lambda_t F_t(d*_t), which the data pin down; log lambda_t = log m_t -
-            # log F_t(d*_t) (unit Jacobian).  Incomplete periods then no longer tie the delay
-            # parameters to their intensities, the posterior's worst ridge when there are
-            # few report dates (r-hat 1.12 -> 1.01 on the Russian snapshot).  Line lists
-            # inform the delay directly and sample better with log lambda itself.
-            if triangle.kind == "snapshots":
-                f_seen = pt.clip((last * cdf).sum(axis=-1) + (1.0 - last.sum(axis=-1)),
-                                 1e-12, 1.0)
-                log_m = pm.Flat("log_expected_so_far", dims=("stratum", "period"),
-                                initval=np.full((n_s, n_t), np.log(rate)))
-                log_lam = log_m - pt.log(f_seen)[None, :]
-            else:
-                log_lam = pm.Flat("log_intensity", dims=("stratum", "period"),
-                                  initval=np.full((n_s, n_t), np.log(rate)))
+            # log F_t(d*_t): share of period t's eventual count reported by now (0 if none)
+            has_obs = last.sum(axis=-1) > 0
+            log_cdf = _log_cumsum_exp(pt, log_pmf)
+            log_f = pt.switch(has_obs, (log_cdf * last).sum(axis=-1), 0.0)
+            # free parameters: log expected counts reported *so far*, m_t = lambda_t F_t,
+            # which the data pin down; log lambda_t = log m_t - log F_t (unit Jacobian).
+            # The delay then barely touches the intensities in the posterior (no ridge).
+            log_m = pm.Flat("log_expected_so_far", dims=("stratum", "period"),
+                            initval=np.log(np.maximum(triangle.reported, 0.5)))
+            log_lam = log_m - log_f[None, :]
             # centred random walk on log lambda (the counts pin each period down well)
             pm.Potential("intensity_first", pm.logp(
                 pm.Normal.dist(np.log(rate), 3.0), log_lam[:, 0]).sum())
             if n_t > 1:
                 pm.Potential("intensity_walk", pm.logp(
                     pm.Normal.dist(0.0, sd_l), pt.diff(log_lam, axis=1)).sum())
-            lam = pm.Deterministic("intensity", pt.exp(log_lam), dims=("stratum", "period"))
-            # dense, elementwise likelihood (no advanced indexing: fast gradients): the
-            # increment ending at each known delay d covers (previous known delay, d]
-            cdf_prev = (prev * cdf[:, None, :]).sum(axis=-1)
-            mass = pt.clip(cdf - cdf_prev, 1e-12, 1.0)
-            mu = lam[:, :, None] * mass[None, :, :]
+            pm.Deterministic("intensity", pt.exp(log_lam), dims=("stratum", "period"))
             inv = pm.HalfNormal("inv_sqrt_dispersion", sigma=1.0)
             alpha = pm.Deterministic("dispersion", 1.0 / (inv**2 + 1e-6))
-            cell_logp = pm.logp(pm.NegativeBinomial.dist(mu=mu, alpha=alpha), y)
-            pm.Potential("reports", (cell_logp * known[None]).sum())
+            # (1) reported so far R_t ~ NegBin(m_t, phi): thinning a NegBin(lambda_t, phi)
+            # eventual count keeps phi
+            rep = pm.Data("reported_so_far", triangle.reported.astype(np.int64),
+                          dims=("stratum", "period"))
+            obs = np.flatnonzero(has_obs)
+            pm.Potential("reported_total", pm.logp(pm.NegativeBinomial.dist(
+                mu=pt.exp(log_m[:, obs]), alpha=alpha), rep[:, obs]).sum())
+            # (2) given R_t, the known increments are multinomial with the delay masses of
+            # their ranges renormalised by F_t: sum y log(mass) - R_t log F_t
+            if triangle.kind == "snapshots":
+                cdf = pt.exp(log_cdf)
+                cdf_prev = (prev * cdf[:, None, :]).sum(axis=-1)
+                log_mass = pt.log(pt.clip(cdf - cdf_prev, 1e-12, 1.0))
+            else:  # a line list knows every delay up to d*_t: the masses are the pmf
+                log_mass = log_pmf
+            pm.Potential("delays", (y * (log_mass * known)[None]).sum()
+                         - (rep * log_f[None, :]).sum())
         model._cm_layout = _layout(triangle)
         return model
 
-    def _delay_pmf(self, pm: Any, pt: Any, gamma: Any, dmax: int) -> Any:
+    def _delay_log_pmf(self, pm: Any, pt: Any, gamma: Any, dmax: int) -> Any:
+        """Log delay pmf per period, shape (period, delay)."""
         n_t = gamma.shape[0]
         if dmax == 0:
-            return pt.ones((n_t, 1))
+            return pt.zeros((n_t, 1))
         if self.delay == "hazard":
             d = np.arange(dmax)
             centre = np.log(1.0 / (dmax + 1 - d)) - np.log1p(-1.0 / (dmax + 1 - d))
@@ -306,8 +340,7 @@ class Nowcast:
             log_h = -pt.softplus(-eta)
             log_1mh = -pt.softplus(eta)
             log_surv = pt.concatenate([pt.zeros((n_t, 1)), pt.cumsum(log_1mh, axis=1)], axis=1)
-            log_p = pt.concatenate([log_h + log_surv[:, :dmax], log_surv[:, dmax:]], axis=1)
-            return pt.exp(log_p)
+            return pt.concatenate([log_h + log_surv[:, :dmax], log_surv[:, dmax:]], axis=1)
         mu_m, mu_s, ls_m, ls_s = self._lognormal_priors(dmax)
         mu = pm.Normal("delay_log_median", mu=mu_m, sigma=mu_s)
         log_sig = pm.Normal("delay_log_sdlog", mu=ls_m, sigma=ls_s)
@@ -315,7 +348,7 @@ class Nowcast:
         z = (x[None, :] - (mu + gamma)[:, None]) / pt.exp(log_sig)
         cdf = 0.5 * (1.0 + pt.erf(z / np.sqrt(2.0)))
         cdf = pt.concatenate([pt.zeros((n_t, 1)), cdf, pt.ones((n_t, 1))], axis=1)
-        return pt.clip(cdf[:, 1:] - cdf[:, :-1], 1e-12, 1.0)
+        return pt.log(pt.clip(cdf[:, 1:] - cdf[:, :-1], 1e-12, 1.0))
 
     # ------------------------------------------------------------------ fit
     def fit(
@@ -328,6 +361,8 @@ class Nowcast:
         random_seed: int | None = None,
         target_accept: float = 0.95,
         model: Any = None,
+        nuts_sampler: str | None = None,
+        progress: bool | None = None,
     ) -> Results:
         """Sample the posterior and draw eventual counts (and true deaths).
 
@@ -341,6 +376,16 @@ class Nowcast:
         model : pymc.Model, optional
             A model from :meth:`build_model` for a triangle with the same
             layout; its counts are replaced by ``triangle``'s (no new graph).
+        nuts_sampler : str, optional
+            ``"nutpie"`` (default), ``"pymc"``, ``"numpyro"`` or ``"blackjax"``.
+        progress : bool, optional
+            Progress bar (default: only when standard error is a terminal).
+
+        Warns
+        -----
+        ConvergenceWarning
+            When the chains have clearly not converged (see
+            :func:`~casualty_models.models._base.nuts_results`).
         """
         import pymc as pm
 
@@ -354,13 +399,15 @@ class Nowcast:
                     "known cells differ). Fix: build a new model with build_model(triangle)."
                 )
             with model:
-                pm.set_data({"count": _dense_counts(triangle)})
+                pm.set_data({"count": _dense_counts(triangle),
+                             "reported_so_far": triangle.reported.astype(np.int64)})
         tree, wall = run_nuts(model, draws=draws, tune=tune, chains=chains,
-                              random_seed=random_seed, target_accept=target_accept)
-        return self._package(triangle, tree, wall, random_seed)
+                              random_seed=random_seed, target_accept=target_accept,
+                              nuts_sampler=nuts_sampler, progress=progress)
+        return nuts_results(self._package(triangle, tree, wall, random_seed))
 
     def _package(self, tri: ReportingTriangle, tree: Any, wall: float,
-                 random_seed: int | None) -> Results:
+                 random_seed: int | None) -> xr.DataTree:
         # a re-used graph carries the period labels of the triangle it was built for
         groups = {}
         for path, node in tree.subtree_with_keys:
@@ -375,15 +422,20 @@ class Nowcast:
         pmf = np.asarray(post["delay_pmf"].values)  # (c, d, t, D1)
         alpha = np.asarray(post["dispersion"].values)  # (c, d)
         rng = np.random.default_rng(None if random_seed is None else [random_seed, 5])
-        eventual = tri.reported[None, None] + _draw_unreported(rng, tri, lam, pmf, alpha)
+        frailty, seen = _draw_frailty(rng, tri, lam, pmf, alpha)
+        unseen_mean = lam * frailty * (1.0 - seen)
+        eventual = tri.reported[None, None] + rng.poisson(unseen_mean).astype(np.int64)
         coords: dict[str, Any] = {"stratum": list(tri.strata), "period": tri.period_labels}
         dims = ["chain", "draw", "stratum", "period"]
         beta = self.coverage_prior
         posterior: dict[str, xr.DataArray] = {}
         if beta is not None:
+            # N_t ~ Poisson(mu_t / c_t) thinned to E_t ~ Bin(N_t, c_t): the missed deaths
+            # N_t - E_t ~ Poisson(mu_t (1 - c_t) / c_t) whatever E_t, so a period with no
+            # report yet still gets a proper posterior (never N = 0 with certainty)
             cov = self._coverage_draws(rng, beta, eventual.shape[:2], tri.n_periods)
-            n = eventual + negbin_unobserved(rng, eventual, np.broadcast_to(
-                cov[:, :, None, :], eventual.shape))
+            c4 = cov[:, :, None, :]
+            n = eventual + rng.poisson(lam * frailty * (1.0 - c4) / c4).astype(np.int64)
             posterior["coverage"] = posterior_array(cov, ["chain", "draw", "period"], coords)
         else:
             n = eventual
@@ -414,7 +466,7 @@ class Nowcast:
             base=tree,
             extra_attrs=extra,
         )
-        return Results(dt)
+        return dt
 
     def _coverage_draws(self, rng: np.random.Generator, beta: BetaPrior,
                         shape: tuple[int, ...], n_t: int) -> np.ndarray:
@@ -434,6 +486,28 @@ def _dense_counts(tri: ReportingTriangle) -> np.ndarray:
     inc = tri.increments()
     out[inc["stratum"], inc["period"], inc["d_hi"]] = inc["count"]
     return out
+
+
+def _knot_interpolation(n_t: int, spacing: int) -> tuple[np.ndarray, np.ndarray]:
+    """Linear interpolation (n_t, n_knots) from knots at T-1, T-1-spacing, ... (and 0).
+
+    Returns the matrix and the gaps (in periods) between consecutive knots, oldest first.
+    """
+    pos = np.arange(n_t - 1, -1, -spacing)[::-1]
+    if pos[0] != 0:
+        pos = np.concatenate([[0], pos])
+    interp = np.zeros((n_t, len(pos)))
+    for t in range(n_t):
+        j = min(int(np.searchsorted(pos, t, side="right")) - 1, len(pos) - 2)
+        w = (t - pos[j]) / (pos[j + 1] - pos[j])
+        interp[t, j], interp[t, j + 1] = 1.0 - w, w
+    return interp, np.diff(pos).astype(float)
+
+
+def _log_cumsum_exp(pt: Any, log_p: Any) -> Any:
+    """Log of the cumulative sum along the last axis, stably (a running logaddexp)."""
+    top = pt.max(log_p, axis=-1, keepdims=True)
+    return pt.log(pt.clip(pt.cumsum(pt.exp(log_p - top), axis=-1), 1e-300, np.inf)) + top
 
 
 def _dense_layout(tri: ReportingTriangle) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -460,316 +534,24 @@ def _layout(tri: ReportingTriangle) -> tuple[Any, ...]:
     return (tri.cumulative.shape, tri.known.tobytes(), tri.kind)
 
 
-def _draw_unreported(rng: np.random.Generator, tri: ReportingTriangle, lam: np.ndarray,
-                     pmf: np.ndarray, alpha: np.ndarray) -> np.ndarray:
-    """Negative binomial draws of the deaths not yet reported, per (chain, draw, s, t)."""
+def _draw_frailty(rng: np.random.Generator, tri: ReportingTriangle, lam: np.ndarray,
+                  pmf: np.ndarray, alpha: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    r"""Posterior draws of each period's gamma frailty and the share reported so far.
+
+    The eventual count is :math:`E_t \sim \mathrm{Poisson}(\lambda_t g_t)`,
+    :math:`g_t \sim \mathrm{Gamma}(\phi, \phi)` (so :math:`\mathrm{NegBin}(\lambda_t,
+    \phi)`); with :math:`R_t \sim \mathrm{Poisson}(\lambda_t g_t F_t)` reported so far,
+    :math:`g_t \mid R_t \sim \mathrm{Gamma}(\phi + R_t, \phi + \lambda_t F_t)`, and
+    the unseen rest is :math:`\mathrm{Poisson}(\lambda_t g_t (1 - F_t))`.
+
+    Returns ``g`` (c, k, s, t) and ``F`` (c, k, 1, t).
+    """
     last = tri.last_known_delay  # (t,)
-    d1 = tri.max_delay + 1
-    unseen = np.arange(d1)[None, :] > last[:, None]  # (t, D1)
-    c, k, n_s, n_t = lam.shape
-    out = np.zeros((c, k, n_s, n_t), dtype=np.int64)
+    cdf = np.cumsum(pmf, axis=-1)  # (c, k, t, D1)
+    t_idx = np.arange(tri.n_periods)
+    seen = np.where(last >= 0, cdf[:, :, t_idx, np.maximum(last, 0)], 0.0)
+    seen = np.clip(seen, 0.0, 1.0)[:, :, None, :]
     a = alpha[:, :, None, None]
-    if tri.kind == "line-list":  # one negative binomial per unseen cell, as in the likelihood
-        mu = lam[..., None] * (pmf * unseen[None, None])[:, :, None]  # (c, k, s, t, D1)
-        a5 = a[..., None]
-        g = rng.gamma(np.broadcast_to(a5, mu.shape), np.maximum(mu, 1e-300) / a5)
-        out = rng.poisson(np.where(mu > 0, g, 0.0)).sum(axis=-1).astype(np.int64)
-    else:  # snapshots: the unseen delays form one range
-        rest = (pmf * unseen[None, None]).sum(axis=-1)  # (c, k, t)
-        mu = lam * rest[:, :, None, :]
-        g = rng.gamma(np.broadcast_to(a, mu.shape), np.maximum(mu, 1e-300) / a)
-        out = rng.poisson(np.where(mu > 0, g, 0.0)).astype(np.int64)
-    return out
-
-
-# ------------------------------------------------------------------ summaries
-def periods_table(results: Results) -> pd.DataFrame:
-    """Per event period: reported so far, eventual and (with coverage) ``N``.
-
-    Columns ``period``, ``reported``, ``complete`` and, for ``eventual``,
-    ``N`` (when coverage was given) and ``N_cumulative`` (running total of
-    ``N``, the eventual count without coverage), ``*_median``, ``*_q025``,
-    ``*_q975``; summed over strata when there are several.
-    """
-    post = results.posterior
-    rep = np.asarray(results.tree["constant_data"]["observed"].sum("stratum").values)
-    complete = np.asarray(results.tree["constant_data"]["complete"].values)
-    out = pd.DataFrame({"period": list(post["N"].coords["period"].values),
-                        "reported": rep.astype(np.int64), "complete": complete})
-    has_cov = "coverage" in post
-    for var in ("eventual", "N", "N_cumulative") if has_cov else ("eventual", "N_cumulative"):
-        x = post[var].sum("stratum").stack(sample=("chain", "draw")).values  # (t, sample)
-        q = np.quantile(x, [0.5, 0.025, 0.975], axis=1)
-        for name, row in zip(("median", "q025", "q975"), q, strict=True):
-            out[f"{var}_{name}"] = row
-    return out
-
-
-def periods_json(results: Results) -> list[dict[str, Any]]:
-    """The ``periods`` list of the command line's JSON output."""
-    tab = periods_table(results)
-    has_cov = "N_median" in tab.columns
-    rows = []
-    for _, r in tab.iterrows():
-        entry: dict[str, Any] = {"period": str(r["period"]), "reported": int(r["reported"]),
-                                 "complete": bool(r["complete"])}
-        for var in ("eventual", "N") if has_cov else ("eventual",):
-            entry[var] = {k: float(r[f"{var}_{k}"]) for k in ("median", "q025", "q975")}
-        rows.append(entry)
-    return rows
-
-
-def crps_samples(samples: np.ndarray, y: float) -> float:
-    r"""Continuous ranked probability score of draws against an outcome (lower is better).
-
-    :math:`\mathrm{CRPS} = E|X - y| - \tfrac12 E|X - X'|`, computed exactly
-    for the empirical distribution of ``samples`` (sorted-sample formula).
-    """
-    x = np.sort(np.asarray(samples, dtype=float).ravel())
-    m = x.size
-    if m == 0:
-        raise DataValidationError("crps_samples needs at least one sample.")
-    e1 = np.abs(x - y).mean()
-    i = np.arange(1, m + 1)
-    e2 = 2.0 * np.sum((2 * i - m - 1) * x) / (m * m)  # E|X - X'|
-    return float(e1 - 0.5 * e2)
-
-
-def score_nowcast(results: Results, truth: pd.Series | dict[str, int], *,
-                  var: str = "eventual") -> pd.DataFrame:
-    """Score a nowcast against the counts eventually observed.
-
-    Parameters
-    ----------
-    results : Results
-        A :class:`Nowcast` fit.
-    truth : Series or mapping
-        Eventual counts indexed by ISO period label (only those periods are
-        scored).
-    var : str
-        ``"eventual"`` (default) or ``"N"``.
-
-    Returns
-    -------
-    DataFrame indexed by period with ``truth``, ``median``, ``q025``,
-    ``q975``, ``covered``, ``width``, ``abs_error`` (of the median),
-    ``crps`` and ``log_score`` (minus the log of the posterior predictive
-    probability of the truth, from the draws with add-one smoothing).
-    """
-    truth = pd.Series(truth)
-    truth.index = [str(pd.Timestamp(i).date()) for i in truth.index]
-    da = results.posterior[var].sum("stratum")
-    rows = []
-    for p, y in truth.items():
-        if p not in list(da.coords["period"].values):
-            raise DataValidationError(f"period {p} is not in the nowcast.")
-        x = da.sel(period=p).values.ravel()
-        lo, med, hi = np.quantile(x, [0.025, 0.5, 0.975])
-        prob = (np.sum(x == y) + 1.0) / (x.size + 1.0)
-        rows.append({"period": p, "truth": int(y), "median": med, "q025": lo, "q975": hi,
-                     "covered": bool(lo <= y <= hi), "width": hi - lo,
-                     "abs_error": abs(med - y), "crps": crps_samples(x, float(y)),
-                     "log_score": -float(np.log(prob))})
-    return pd.DataFrame(rows).set_index("period")
-
-
-def simulate_line_list(
-    rng: np.random.Generator,
-    intensity: np.ndarray,
-    delay_pmf: np.ndarray,
-    coverage: float | np.ndarray = 1.0,
-    start: Any = "2020-01-01",
-) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
-    r"""Simulate a daily line list with known intensity, delay and coverage.
-
-    True deaths :math:`N_t \sim \mathrm{Poisson}(\lambda_t / c_t)`, the
-    eventually reported :math:`E_t \sim \mathrm{Binomial}(N_t, c_t)` (so
-    :math:`E_t \sim \mathrm{Poisson}(\lambda_t)`), and their delays
-    :math:`\sim` ``delay_pmf[t]``.
-
-    Parameters
-    ----------
-    intensity : float array (n_period,)
-        Expected eventual reported count per day, :math:`\lambda_t`.
-    delay_pmf : float array (n_period, max_delay + 1)
-        Delay distribution of each event day (rows sum to one).
-    coverage : float or array (n_period,)
-
-    Returns
-    -------
-    line list (columns ``event``, ``report``), eventual counts ``E``, true deaths ``N``.
-    """
-    lam = np.asarray(intensity, dtype=float)
-    pmf = np.asarray(delay_pmf, dtype=float)
-    cov = np.broadcast_to(np.asarray(coverage, dtype=float), lam.shape)
-    n_true = rng.poisson(lam / cov)
-    eventual = rng.binomial(n_true, cov)
-    start_ts = pd.Timestamp(start)
-    ev_days, delays = [], []
-    for t, e in enumerate(eventual):
-        cells = rng.multinomial(e, pmf[t] / pmf[t].sum())
-        ev_days.append(np.full(e, t))
-        delays.append(np.repeat(np.arange(pmf.shape[1]), cells))
-    ev = np.concatenate(ev_days)
-    dl = np.concatenate(delays)
-    df = pd.DataFrame({"event": start_ts + pd.to_timedelta(ev, unit="D"),
-                       "report": start_ts + pd.to_timedelta(ev + dl, unit="D")})
-    return df, eventual.astype(np.int64), n_true.astype(np.int64)
-
-
-def calibrate_delay_from_milestones(
-    snapshot: pd.Series,
-    as_of: Any,
-    milestones: pd.Series,
-    *,
-    medians: Sequence[float] = tuple(np.geomspace(1.0, 32.0, 31)),
-    sdlogs: Sequence[float] = (0.6, 0.8, 1.0, 1.2, 1.4, 1.6, 1.8, 2.0),
-    period_days: int = 7,
-) -> pd.DataFrame:
-    r"""Score lognormal delays by how well they reproduce a list's published running totals.
-
-    A single snapshot ``c_w`` (counts per event period ``w`` known at
-    ``as_of``) and the list's earlier published totals ``L(T)`` (all
-    periods together, at dates ``T`` before ``as_of`` = :math:`S`) constrain the delay:
-    under a delay CDF :math:`F`, the eventual count is :math:`\lambda_w = c_w /
-    F(S - w)` and the total known at :math:`T` is
-    :math:`k \sum_w \lambda_w F(T - w)`, where :math:`k = L(S) /
-    \sum_w c_w` (interpolated) scales the snapshot to the whole list.  Each
-    (median, sdlog) pair is scored by the root mean squared log ratio of
-    predicted to published totals.
-
-    Assumptions (state them with the result): the snapshot is a constant
-    fraction :math:`1/k` of the list for every period, the delay did not
-    change over time, and the snapshot's counts are exact.
-
-    Parameters
-    ----------
-    snapshot : Series
-        Counts indexed by period start date.
-    as_of : date
-        Date of the snapshot.
-    milestones : Series
-        Published running totals of the whole list indexed by date; those
-        before ``as_of`` are used (at least one, plus one after for the
-        interpolation of :math:`L(S)`).
-    medians, sdlogs : sequences
-        Grid of lognormal median delays (in periods) and sdlogs.
-
-    Returns
-    -------
-    DataFrame with columns ``median``, ``sdlog``, ``rmse_log`` (sorted,
-    best first) and the predicted/published ratio at each milestone; attrs
-    ``scale`` (:math:`k`) and ``list_at_as_of``.
-    """
-    from scipy import stats
-
-    as_of_ts = pd.Timestamp(as_of)
-    ms = pd.Series(milestones).astype(float)
-    ms.index = pd.to_datetime(ms.index)
-    ms = ms.sort_index()
-    before = ms[ms.index < as_of_ts]
-    if before.empty or not (ms.index > as_of_ts).any():
-        raise DataValidationError(
-            "calibration needs published totals both before and after the snapshot date "
-            f"{as_of_ts.date()} (got {[str(d.date()) for d in ms.index]})."
-        )
-    ordinal = np.array([d.toordinal() for d in ms.index], dtype=float)
-    list_at = float(np.interp(as_of_ts.toordinal(), ordinal, ms.to_numpy()))
-    counts = pd.Series(snapshot).astype(float)
-    mid = pd.to_datetime(counts.index) + pd.Timedelta(days=period_days / 2)
-    c = counts.to_numpy()
-    scale = list_at / c.sum()
-    age_now = np.asarray((as_of_ts - mid).days, dtype=float) / period_days
-    rows = []
-    for m in medians:
-        for sd in sdlogs:
-            def cdf(age: np.ndarray, m: float = m, sd: float = sd) -> np.ndarray:
-                return np.where(age > 0, stats.norm.cdf(
-                    (np.log(np.maximum(age, 1e-9)) - np.log(m)) / sd), 0.0)
-
-            lam = c / np.maximum(cdf(age_now), 1e-3)
-            ratios = []
-            for date, total in zip(before.index, before.to_numpy(), strict=True):
-                age = np.asarray((date - mid).days, dtype=np.float64) / period_days
-                ratios.append(scale * float(np.sum(lam * cdf(age))) / float(total))
-            r = np.asarray(ratios)
-            rows.append({"median": float(m), "sdlog": float(sd),
-                         "rmse_log": float(np.sqrt(np.mean(np.log(r) ** 2))),
-                         **{f"ratio_{d.date()}": v for d, v in zip(before.index, r,
-                                                                     strict=True)}})
-    out = pd.DataFrame(rows).sort_values("rmse_log").reset_index(drop=True)
-    out.attrs["scale"] = scale
-    out.attrs["list_at_as_of"] = list_at
-    return out
-
-
-def backtest(
-    data: pd.DataFrame,
-    *,
-    event_date: str,
-    report_date: str,
-    nows: Sequence[Any],
-    max_delay: int,
-    window: int,
-    lags: tuple[int, int] = (3, 12),
-    model: Nowcast | None = None,
-    draws: int = 1000,
-    chains: int = 4,
-    tune: int = 1000,
-    random_seed: int | None = 1,
-) -> pd.DataFrame:
-    """Score daily nowcasts at several analysis dates against the eventual counts.
-
-    For each analysis date the line list is cut to the ``window`` days
-    ending at it (events before are removed explicitly, reports after it are
-    not yet known), the model is fitted, and the periods ``lags[0]`` to
-    ``lags[1]`` days before the analysis date are scored against the number
-    of records eventually reported for them (with a delay up to
-    ``max_delay``).  Every analysis date has the same triangle layout, so
-    one PyMC graph is built and re-used.
-
-    Returns
-    -------
-    DataFrame with one row per (analysis date, period): the columns of
-    :func:`score_nowcast` plus ``now`` and ``reported``.
-    """
-    model = model or Nowcast()
-    ev = pd.to_datetime(data[event_date]).dt.normalize()
-    rep = pd.to_datetime(data[report_date]).dt.normalize()
-    delay_days = (rep - ev).dt.days
-    eventual = ev[delay_days <= max_delay].value_counts()
-    frames = []
-    pm_model = None
-    for k, now in enumerate(nows):
-        now_ts = pd.Timestamp(now).normalize()
-        start = now_ts - pd.Timedelta(days=window - 1)
-        sub = data[(ev >= start).to_numpy()]
-        tri = ReportingTriangle.from_line_list(
-            sub, event_date=event_date, report_date=report_date, now=now_ts,
-            max_delay=max_delay, start=start, long_delays="drop", source="backtest")
-        if pm_model is None:
-            pm_model = model.build_model(tri)
-        seed = None if random_seed is None else random_seed + k
-        res = model.fit(tri, draws=draws, chains=chains, tune=tune, random_seed=seed,
-                        model=pm_model)
-        days = [now_ts - pd.Timedelta(days=d) for d in range(lags[1], lags[0] - 1, -1)]
-        truth = pd.Series({str(d.date()): int(eventual.get(d, 0)) for d in days})
-        sc = score_nowcast(res, truth)
-        labels = tri.period_labels
-        sc["reported"] = [int(tri.reported[:, labels.index(p)].sum()) for p in sc.index]
-        sc["now"] = str(now_ts.date())
-        sc["wall_time"] = float(res.tree.attrs["wall_time"])
-        frames.append(sc.reset_index())
-    return pd.concat(frames, ignore_index=True)
-
-
-def run_cli(args: Any, triangle: ReportingTriangle) -> int:
-    """Fit and print for ``casualty-models nowcast`` (``args`` from argparse)."""
-    from ..cli._common import emit
-
-    model = Nowcast(coverage=tuple(args.coverage) if args.coverage else None)
-    res = model.fit(triangle, draws=args.draws, chains=args.chains, tune=args.tune,
-                    random_seed=args.seed)
-    extra = {"periods": periods_json(res), "now": str(triangle.now.date()),
-             "period": triangle.period, "max_delay": triangle.max_delay}
-    return emit(res, args, extra=extra)
+    shape = a + tri.reported[None, None]
+    rate = a + lam * seen
+    return rng.gamma(shape, 1.0 / rate), seen

@@ -59,7 +59,7 @@ from ..errors import DataValidationError, IdentifiabilityWarning, PriorError, wa
 from ..priors import BetaPrior, inverse_n_prior
 from ..results import Results, build_datatree, posterior_array
 from ..validation import check_choice
-from ._base import check_sampling_args, negbin_unobserved, run_nuts
+from ._base import check_sampling_args, negbin_unobserved, nuts_results, run_nuts
 
 __all__ = ["TwoList", "classical_estimates", "grid_posterior"]
 
@@ -235,6 +235,7 @@ class TwoList:
         chains: int = 4,
         tune: int = 1000,
         random_seed: int | None = None,
+        nuts_sampler: str | None = None,
     ) -> Results:
         """Sample the posterior of N (per stratum and total).
 
@@ -287,7 +288,7 @@ class TwoList:
             unobs = n_draws - cells.sum(axis=1)
         else:
             tree, wall = self._nuts(table, cells, draws=draws, chains=chains, tune=tune,
-                                    random_seed=random_seed)
+                                    random_seed=random_seed, nuts_sampler=nuts_sampler)
             p_draws = np.asarray(tree["posterior"]["capture_prob"].values)
             detect = 1.0 - np.prod(1.0 - p_draws, axis=-1)
             unobs = negbin_unobserved(rng, cells.sum(axis=1), detect)
@@ -306,7 +307,8 @@ class TwoList:
 
     # ----------------------------------------------------------- internals
     def _nuts(self, table: CaptureTable, cells: np.ndarray, *, draws: int, chains: int,
-              tune: int, random_seed: int | None) -> tuple[Any, float]:
+              tune: int, random_seed: int | None,
+              nuts_sampler: str | None = None) -> tuple[Any, float]:
         import pymc as pm
 
         coords = {"stratum": list(table.strata), "list": list(table.lists),
@@ -321,7 +323,8 @@ class TwoList:
             cond = cell_p / pm.math.sum(cell_p, axis=1, keepdims=True)
             pm.Multinomial("cells", n=cells.sum(axis=1), p=cond, observed=cells,
                            dims=("stratum", "cell"))
-        return run_nuts(model, draws=draws, tune=tune, chains=chains, random_seed=random_seed)
+        return run_nuts(model, draws=draws, tune=tune, chains=chains, random_seed=random_seed,
+                        nuts_sampler=nuts_sampler)
 
     def _package(self, table: CaptureTable, cells: np.ndarray, n_draws: np.ndarray,
                  unobs: np.ndarray, p_draws: np.ndarray, random_seed: int | None,
@@ -360,4 +363,4 @@ class TwoList:
             sampler=self.sampler, observed=int(obs.sum()), observed_data=observed_data,
             constant_data=constant, base=tree, extra_attrs=extra,
         )
-        return Results(dt)
+        return nuts_results(dt)

@@ -77,7 +77,7 @@ from ..errors import DataValidationError, IdentifiabilityWarning, PriorError, wa
 from ..priors import BetaPrior, inverse_n_prior, prior_record
 from ..results import Results, build_datatree, posterior_array
 from ..validation import check_choice, check_number
-from ._base import check_draw_bound, check_sampling_args, negbin_unobserved, run_nuts
+from ._base import check_draw_bound, check_sampling_args, negbin_unobserved, nuts_results, run_nuts
 
 __all__ = ["UnderReporting", "fixed_multiplier_range"]
 
@@ -191,6 +191,7 @@ class UnderReporting:
         chains: int = 4,
         tune: int = 1000,
         random_seed: int | None = None,
+        nuts_sampler: str | None = None,
     ) -> Results:
         """Sample the posterior of the total.
 
@@ -233,7 +234,7 @@ class UnderReporting:
         if sampler == "exact":
             params = self._prior_draws(rng, n_s, chains, draws)
         else:
-            tree, wall = self._nuts(counts, draws=draws, chains=chains, tune=tune,
+            tree, wall = self._nuts(counts, draws=draws, chains=chains, tune=tune, nuts_sampler=nuts_sampler,
                                     random_seed=random_seed)
             post = tree["posterior"]
             params = {k: np.asarray(post[k].values) for k in post.data_vars}
@@ -269,7 +270,7 @@ class UnderReporting:
         }
 
     def _nuts(self, counts: ConfirmedCounts, *, draws: int, chains: int, tune: int,
-              random_seed: int | None) -> tuple[Any, float]:
+              random_seed: int | None, nuts_sampler: str | None = None) -> tuple[Any, float]:
         import pymc as pm
 
         beta = self.coverage_prior
@@ -299,6 +300,7 @@ class UnderReporting:
         # a high target acceptance: with little data the hierarchical prior has a mild
         # funnel in the between-strata sd even when non-centred
         return run_nuts(model, draws=draws, tune=tune, chains=chains, random_seed=random_seed,
+                        nuts_sampler=nuts_sampler,
                         target_accept=0.95)
 
     def _package(self, counts: ConfirmedCounts, params: dict[str, np.ndarray],
@@ -353,4 +355,4 @@ class UnderReporting:
             base=tree,
             extra_attrs=extra,
         )
-        return Results(dt)
+        return nuts_results(dt)
