@@ -104,7 +104,7 @@ from ._base import check_sampling_args, run_nuts
 from .fusion_data import FusionSources
 
 __all__ = ["Fusion", "cumulative_deaths", "fusion_summary", "leave_one_out",
-           "simulate_sources", "JUDGEMENT"]
+           "leave_one_out_table", "JUDGEMENT"]
 
 #: The newsroom's stated coverage judgement, shown beside the learned coverage.
 JUDGEMENT = (0.45, 0.65)
@@ -666,72 +666,3 @@ def leave_one_out(results: Results) -> pd.DataFrame:
     da = results.tree["constant_data"]["leave_one_out"]
     return da.to_dataframe(name="value")["value"].unstack("stat")[
         ["median", "q025", "q975", "shift"]]
-
-
-# ---------------------------------------------------------------- simulation
-def simulate_sources(
-    rng: np.random.Generator,
-    template: FusionSources,
-    *,
-    intensity: np.ndarray,
-    coverage: float,
-    chart_ratio: float,
-    delay_median: float,
-    delay_sdlog: float,
-    age_share: float = 1.0,
-    dispersion: float = 1e6,
-    milestone_sd: float = 0.0,
-) -> tuple[FusionSources, np.ndarray]:
-    """Simulate every source of ``template``'s layout from known truths.
-
-    Deaths :math:`D_t \\sim \\mathrm{Poisson}(\\lambda_t)`; each is named with
-    probability ``coverage`` after a lognormal delay; the chart shows a binomial
-    ``chart_ratio`` share of the names known on the snapshot date (gamma-mixed when
-    ``dispersion`` is finite); milestones count the names known at their dates (times
-    a lognormal error ``milestone_sd``); each measurement is its window's deaths (of its
-    band: a binomial ``age_share``) plus normal noise of its stated sd.
-
-    Returns
-    -------
-    sources with the same layout as ``template``, and the true deaths per period.
-    """
-    from scipy.special import ndtr
-
-    lam = np.asarray(intensity, dtype=float)
-    if lam.shape != (template.n_periods,):
-        raise DataValidationError(
-            f"intensity has shape {lam.shape}; expected ({template.n_periods},)."
-        )
-    deaths = rng.poisson(lam)
-    named = rng.binomial(deaths, coverage)
-
-    def cdf(age: np.ndarray) -> np.ndarray:
-        return np.where(age > 0, ndtr((np.log(np.maximum(age, 1e-6)) - np.log(delay_median))
-                                      / delay_sdlog), 0.0)
-
-    def known_by(date: Any) -> np.ndarray:
-        f, a = template.ages_at(date)
-        return rng.binomial(named, np.clip(cdf(a) * f, 0.0, 1.0))
-
-    n_c = int(template.chart_mask.sum())
-    seen = known_by(template.snapshot_date)[:n_c]
-    p = np.full(n_c, chart_ratio)
-    if np.isfinite(dispersion):
-        p = np.clip(rng.gamma(dispersion, 1.0 / dispersion, n_c) * chart_ratio, 0.0, 1.0)
-    chart = np.zeros(template.n_periods, dtype=np.int64)
-    chart[:n_c] = rng.binomial(seen, p)
-    ms = pd.Series([float(known_by(d).sum()) * float(np.exp(rng.normal(0.0, milestone_sd)))
-                    if milestone_sd > 0 else float(known_by(d).sum())
-                    for d in template.milestones.index], index=template.milestones.index)
-    meas = []
-    for m in template.measurements:
-        w = template.window_weights(m.start, m.end)
-        in_win = rng.binomial(deaths, np.clip(w, 0.0, 1.0))
-        k = in_win.sum() if m.ages is None else rng.binomial(in_win.sum(), age_share)
-        meas.append(type(m)(m.name, m.start, m.end, max(float(k + rng.normal(0, m.sd)), 0.0),
-                            m.sd, ages=m.ages, source=m.source))
-    from dataclasses import replace
-
-    out = replace(template, chart=chart, milestones=ms, measurements=tuple(meas),
-                  source="simulated")
-    return out, deaths

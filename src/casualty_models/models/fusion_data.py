@@ -489,35 +489,23 @@ def russia_sources(
 
 
 def _kobak_excess() -> list[Measurement]:
-    """Excess male deaths 15-49 in 2022 and 2023 from the shipped Rosstat table."""
-    from .excess import classic_excess  # the excess-mortality model (issue 10)
+    """Excess male deaths 15-49 in 2022 and 2023 from the shipped Rosstat table.
 
-    out = classic_excess_measurements(classic_excess)
+    Computed by :func:`~casualty_models.models.excess.classic_excess` (Kobak et al.
+    2025: male/female ratio, linear trend 2015-2019), 23,594 (sd 1,568) and 40,542
+    (sd 1,738).
+    """
+    from ..datasets import load_death_table
+    from .excess import classic_excess
+
+    res = classic_excess(load_death_table(), ages="15-49", baseline=(2015, 2019),
+                         years=(2022, 2023), trend="linear")
+    out = []
+    for y in (2022, 2023):
+        est, sd = res.total(y)
+        out.append(Measurement(f"excess {y}", f"{y}-01-01", f"{y}-12-31", float(est),
+                               float(sd), ages=(15, 49), source="excess"))
     return out
-
-
-def classic_excess_measurements(classic_excess: Any) -> list[Measurement]:
-    """Measurements from ``classic_excess`` on the shipped Rosstat table (ages 15-49)."""
-    from ..datasets import load
-
-    table = load("rosstat_deaths")
-    res = classic_excess(table, ages=(15, 49), baseline=(2015, 2019), years=(2022, 2023),
-                         trend="linear")
-    return [Measurement(f"excess {y}", f"{y}-01-01", f"{y}-12-31", v, sd, ages=(15, 49),
-                        source="excess") for y, v, sd in _year_totals(res)]
-
-
-def _year_totals(res: Any) -> list[tuple[int, float, float]]:
-    """(year, excess, sd) rows from a ``classic_excess`` result."""
-    if isinstance(res, pd.DataFrame):
-        df = res.reset_index()
-        ycol = next(c for c in df.columns if str(c).lower() == "year")
-        vcol = next(c for c in df.columns if str(c).lower() in ("excess", "value", "estimate"))
-        scol = next(c for c in df.columns if str(c).lower() in ("sd", "excess_sd", "se"))
-        return [(int(r[ycol]), float(r[vcol]), float(r[scol])) for _, r in df.iterrows()]
-    raise DataValidationError(  # pragma: no cover - guards a change of the excess API
-        f"classic_excess returned {type(res).__name__}; expected a table of year, excess, sd."
-    )
 
 
 def _hiv_adjusted_excess() -> list[Measurement]:
