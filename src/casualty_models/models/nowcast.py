@@ -81,7 +81,7 @@ from ..errors import DataValidationError, PriorError
 from ..priors import BetaPrior, HalfNormalPrior
 from ..results import Results, build_datatree, posterior_array
 from ..triangle import ReportingTriangle
-from ._base import check_sampling_args, negbin_unobserved, run_nuts
+from ._base import check_sampling_args, nuts_results, run_nuts
 
 __all__ = ["Nowcast", "backtest", "crps_samples", "periods_json", "periods_table",
            "calibrate_delay_from_milestones", "score_nowcast", "simulate_line_list"]
@@ -108,6 +108,13 @@ class Nowcast:
     delay_drift : float, default 0.3
         Scale :math:`\tau_\gamma` of the half-normal prior on the per-period
         sd of the delay random walk; 0 holds the delay fixed over time.
+    delay_knots : int, default 7
+        The delay random walk moves at knots this many periods apart (back from
+        the last period) and linearly in between, with the same per-period
+        variance.  Reporting speed rarely changes from one day to the next in a
+        way the data could tell apart from a weekly trend, and coarser knots mean
+        a far smaller posterior for NUTS (HUS: 34 -> 5 delay coordinates); 1 gives
+        one step per period.
     intensity_drift : float, default 0.5
         Scale :math:`\tau_\lambda` of the half-normal prior on the per-period
         sd of the log-intensity random walk.
@@ -134,6 +141,7 @@ class Nowcast:
     delay_sigma: tuple[float, float] = (0.5, 1.5)
     hazard_prior_sd: float = 1.5
     delay_drift: float = 0.3
+    delay_knots: int = 7
     intensity_drift: float = 0.5
     coverage: BetaPrior | tuple[float, float] | None = None
     coverage_mass: float = 0.9
@@ -143,6 +151,11 @@ class Nowcast:
         if self.delay not in _DELAYS:
             raise DataValidationError(
                 f"delay={self.delay!r} is unknown: expected one of {list(_DELAYS)}."
+            )
+        if (isinstance(self.delay_knots, bool) or not isinstance(self.delay_knots, int)
+                or self.delay_knots < 1):
+            raise PriorError(
+                f"delay_knots={self.delay_knots!r} is not allowed: expected an integer >= 1."
             )
         for name in ("delay_drift", "coverage_drift"):
             v = getattr(self, name)
@@ -211,7 +224,8 @@ class Nowcast:
         beta = self.coverage_prior
         return {"delay": self.delay, "delay_median": self.delay_median,
                 "delay_sigma": self.delay_sigma, "hazard_prior_sd": self.hazard_prior_sd,
-                "delay_drift": self.delay_drift, "intensity_drift": self.intensity_drift,
+                "delay_drift": self.delay_drift, "delay_knots": self.delay_knots,
+                "intensity_drift": self.intensity_drift,
                 "coverage": None if beta is None else beta.to_dict(),
                 "coverage_mass": self.coverage_mass, "coverage_drift": self.coverage_drift}
 
@@ -250,53 +264,62 @@ class Nowcast:
             # delay drift: random walk anchored at the last period
             if self.delay_drift > 0 and n_t > 1:
                 sd_g = pm.HalfNormal("delay_drift_sd", sigma=self.delay_drift)
-                u = pm.Normal("delay_z", 0.0, 1.0, shape=n_t - 1)
-                back = pt.cumsum((sd_g * u)[::-1])[::-1]  # gamma_t = sum_{k>=t} steps
-                gamma = pt.concatenate([back, pt.zeros(1)])
+                # knots every `delay_knots` periods back from the last; a step between knots
+                # k periods apart has sd sd_g sqrt(k); linear in between
+                interp, gaps = _knot_interpolation(n_t, self.delay_knots)
+                u = pm.Normal("delay_z", 0.0, 1.0, shape=len(gaps))
+                steps = sd_g * np.sqrt(gaps) * u
+                knots = pt.concatenate([pt.cumsum(steps[::-1])[::-1], pt.zeros(1)])
+                gamma = pt.dot(interp, knots)
             else:
                 gamma = pt.zeros(n_t)
-            pmf = self._delay_pmf(pm, pt, gamma, dmax)
-            pmf = pm.Deterministic("delay_pmf", pmf, dims=("period", "delay"))
+            log_pmf = self._delay_log_pmf(pm, pt, gamma, dmax)
+            pm.Deterministic("delay_pmf", pt.exp(log_pmf), dims=("period", "delay"))
             known, prev, last = _dense_layout(triangle)
-            cdf = pt.cumsum(pmf, axis=1)
-            # Snapshots: the free parameters are the log expected counts reported *so far*,
-            # m_t = lambda_t F_t(d*_t), which the data pin down; log lambda_t = log m_t -
-            # log F_t(d*_t) (unit Jacobian).  Incomplete periods then no longer tie the delay
-            # parameters to their intensities, the posterior's worst ridge when there are
-            # few report dates (r-hat 1.12 -> 1.01 on the Russian snapshot).  Line lists
-            # inform the delay directly and sample better with log lambda itself.
-            if triangle.kind == "snapshots":
-                f_seen = pt.clip((last * cdf).sum(axis=-1) + (1.0 - last.sum(axis=-1)),
-                                 1e-12, 1.0)
-                log_m = pm.Flat("log_expected_so_far", dims=("stratum", "period"),
-                                initval=np.full((n_s, n_t), np.log(rate)))
-                log_lam = log_m - pt.log(f_seen)[None, :]
-            else:
-                log_lam = pm.Flat("log_intensity", dims=("stratum", "period"),
-                                  initval=np.full((n_s, n_t), np.log(rate)))
+            # log F_t(d*_t): share of period t's eventual count reported by now (0 if none)
+            has_obs = last.sum(axis=-1) > 0
+            log_cdf = _log_cumsum_exp(pt, log_pmf)
+            log_f = pt.switch(has_obs, (log_cdf * last).sum(axis=-1), 0.0)
+            # free parameters: log expected counts reported *so far*, m_t = lambda_t F_t,
+            # which the data pin down; log lambda_t = log m_t - log F_t (unit Jacobian).
+            # The delay then barely touches the intensities in the posterior (no ridge).
+            log_m = pm.Flat("log_expected_so_far", dims=("stratum", "period"),
+                            initval=np.log(np.maximum(triangle.reported, 0.5)))
+            log_lam = log_m - log_f[None, :]
             # centred random walk on log lambda (the counts pin each period down well)
             pm.Potential("intensity_first", pm.logp(
                 pm.Normal.dist(np.log(rate), 3.0), log_lam[:, 0]).sum())
             if n_t > 1:
                 pm.Potential("intensity_walk", pm.logp(
                     pm.Normal.dist(0.0, sd_l), pt.diff(log_lam, axis=1)).sum())
-            lam = pm.Deterministic("intensity", pt.exp(log_lam), dims=("stratum", "period"))
-            # dense, elementwise likelihood (no advanced indexing: fast gradients): the
-            # increment ending at each known delay d covers (previous known delay, d]
-            cdf_prev = (prev * cdf[:, None, :]).sum(axis=-1)
-            mass = pt.clip(cdf - cdf_prev, 1e-12, 1.0)
-            mu = lam[:, :, None] * mass[None, :, :]
+            pm.Deterministic("intensity", pt.exp(log_lam), dims=("stratum", "period"))
             inv = pm.HalfNormal("inv_sqrt_dispersion", sigma=1.0)
             alpha = pm.Deterministic("dispersion", 1.0 / (inv**2 + 1e-6))
-            cell_logp = pm.logp(pm.NegativeBinomial.dist(mu=mu, alpha=alpha), y)
-            pm.Potential("reports", (cell_logp * known[None]).sum())
+            # (1) reported so far R_t ~ NegBin(m_t, phi): thinning a NegBin(lambda_t, phi)
+            # eventual count keeps phi
+            rep = pm.Data("reported_so_far", triangle.reported.astype(np.int64),
+                          dims=("stratum", "period"))
+            obs = np.flatnonzero(has_obs)
+            pm.Potential("reported_total", pm.logp(pm.NegativeBinomial.dist(
+                mu=pt.exp(log_m[:, obs]), alpha=alpha), rep[:, obs]).sum())
+            # (2) given R_t, the known increments are multinomial with the delay masses of
+            # their ranges renormalised by F_t: sum y log(mass) - R_t log F_t
+            if triangle.kind == "snapshots":
+                cdf = pt.exp(log_cdf)
+                cdf_prev = (prev * cdf[:, None, :]).sum(axis=-1)
+                log_mass = pt.log(pt.clip(cdf - cdf_prev, 1e-12, 1.0))
+            else:  # a line list knows every delay up to d*_t: the masses are the pmf
+                log_mass = log_pmf
+            pm.Potential("delays", (y * (log_mass * known)[None]).sum()
+                         - (rep * log_f[None, :]).sum())
         model._cm_layout = _layout(triangle)
         return model
 
-    def _delay_pmf(self, pm: Any, pt: Any, gamma: Any, dmax: int) -> Any:
+    def _delay_log_pmf(self, pm: Any, pt: Any, gamma: Any, dmax: int) -> Any:
+        """Log delay pmf per period, shape (period, delay)."""
         n_t = gamma.shape[0]
         if dmax == 0:
-            return pt.ones((n_t, 1))
+            return pt.zeros((n_t, 1))
         if self.delay == "hazard":
             d = np.arange(dmax)
             centre = np.log(1.0 / (dmax + 1 - d)) - np.log1p(-1.0 / (dmax + 1 - d))
@@ -306,8 +329,7 @@ class Nowcast:
             log_h = -pt.softplus(-eta)
             log_1mh = -pt.softplus(eta)
             log_surv = pt.concatenate([pt.zeros((n_t, 1)), pt.cumsum(log_1mh, axis=1)], axis=1)
-            log_p = pt.concatenate([log_h + log_surv[:, :dmax], log_surv[:, dmax:]], axis=1)
-            return pt.exp(log_p)
+            return pt.concatenate([log_h + log_surv[:, :dmax], log_surv[:, dmax:]], axis=1)
         mu_m, mu_s, ls_m, ls_s = self._lognormal_priors(dmax)
         mu = pm.Normal("delay_log_median", mu=mu_m, sigma=mu_s)
         log_sig = pm.Normal("delay_log_sdlog", mu=ls_m, sigma=ls_s)
@@ -315,7 +337,7 @@ class Nowcast:
         z = (x[None, :] - (mu + gamma)[:, None]) / pt.exp(log_sig)
         cdf = 0.5 * (1.0 + pt.erf(z / np.sqrt(2.0)))
         cdf = pt.concatenate([pt.zeros((n_t, 1)), cdf, pt.ones((n_t, 1))], axis=1)
-        return pt.clip(cdf[:, 1:] - cdf[:, :-1], 1e-12, 1.0)
+        return pt.log(pt.clip(cdf[:, 1:] - cdf[:, :-1], 1e-12, 1.0))
 
     # ------------------------------------------------------------------ fit
     def fit(
@@ -326,8 +348,10 @@ class Nowcast:
         chains: int = 4,
         tune: int = 1000,
         random_seed: int | None = None,
-        target_accept: float = 0.95,
+        target_accept: float = 0.9,
         model: Any = None,
+        nuts_sampler: str | None = None,
+        progress: bool | None = None,
     ) -> Results:
         """Sample the posterior and draw eventual counts (and true deaths).
 
@@ -341,6 +365,16 @@ class Nowcast:
         model : pymc.Model, optional
             A model from :meth:`build_model` for a triangle with the same
             layout; its counts are replaced by ``triangle``'s (no new graph).
+        nuts_sampler : str, optional
+            ``"nutpie"`` (default), ``"pymc"``, ``"numpyro"`` or ``"blackjax"``.
+        progress : bool, optional
+            Progress bar (default: only when standard error is a terminal).
+
+        Warns
+        -----
+        ConvergenceWarning
+            When the chains have clearly not converged (see
+            :func:`~casualty_models.models._base.nuts_results`).
         """
         import pymc as pm
 
@@ -354,13 +388,15 @@ class Nowcast:
                     "known cells differ). Fix: build a new model with build_model(triangle)."
                 )
             with model:
-                pm.set_data({"count": _dense_counts(triangle)})
+                pm.set_data({"count": _dense_counts(triangle),
+                             "reported_so_far": triangle.reported.astype(np.int64)})
         tree, wall = run_nuts(model, draws=draws, tune=tune, chains=chains,
-                              random_seed=random_seed, target_accept=target_accept)
-        return self._package(triangle, tree, wall, random_seed)
+                              random_seed=random_seed, target_accept=target_accept,
+                              nuts_sampler=nuts_sampler, progress=progress)
+        return nuts_results(self._package(triangle, tree, wall, random_seed), chains=chains)
 
     def _package(self, tri: ReportingTriangle, tree: Any, wall: float,
-                 random_seed: int | None) -> Results:
+                 random_seed: int | None) -> xr.DataTree:
         # a re-used graph carries the period labels of the triangle it was built for
         groups = {}
         for path, node in tree.subtree_with_keys:
@@ -375,15 +411,20 @@ class Nowcast:
         pmf = np.asarray(post["delay_pmf"].values)  # (c, d, t, D1)
         alpha = np.asarray(post["dispersion"].values)  # (c, d)
         rng = np.random.default_rng(None if random_seed is None else [random_seed, 5])
-        eventual = tri.reported[None, None] + _draw_unreported(rng, tri, lam, pmf, alpha)
+        frailty, seen = _draw_frailty(rng, tri, lam, pmf, alpha)
+        unseen_mean = lam * frailty * (1.0 - seen)
+        eventual = tri.reported[None, None] + rng.poisson(unseen_mean).astype(np.int64)
         coords: dict[str, Any] = {"stratum": list(tri.strata), "period": tri.period_labels}
         dims = ["chain", "draw", "stratum", "period"]
         beta = self.coverage_prior
         posterior: dict[str, xr.DataArray] = {}
         if beta is not None:
+            # N_t ~ Poisson(mu_t / c_t) thinned to E_t ~ Bin(N_t, c_t): the missed deaths
+            # N_t - E_t ~ Poisson(mu_t (1 - c_t) / c_t) whatever E_t, so a period with no
+            # report yet still gets a proper posterior (never N = 0 with certainty)
             cov = self._coverage_draws(rng, beta, eventual.shape[:2], tri.n_periods)
-            n = eventual + negbin_unobserved(rng, eventual, np.broadcast_to(
-                cov[:, :, None, :], eventual.shape))
+            c4 = cov[:, :, None, :]
+            n = eventual + rng.poisson(lam * frailty * (1.0 - c4) / c4).astype(np.int64)
             posterior["coverage"] = posterior_array(cov, ["chain", "draw", "period"], coords)
         else:
             n = eventual
@@ -414,7 +455,7 @@ class Nowcast:
             base=tree,
             extra_attrs=extra,
         )
-        return Results(dt)
+        return dt
 
     def _coverage_draws(self, rng: np.random.Generator, beta: BetaPrior,
                         shape: tuple[int, ...], n_t: int) -> np.ndarray:
@@ -434,6 +475,28 @@ def _dense_counts(tri: ReportingTriangle) -> np.ndarray:
     inc = tri.increments()
     out[inc["stratum"], inc["period"], inc["d_hi"]] = inc["count"]
     return out
+
+
+def _knot_interpolation(n_t: int, spacing: int) -> tuple[np.ndarray, np.ndarray]:
+    """Linear interpolation (n_t, n_knots) from knots at T-1, T-1-spacing, ... (and 0).
+
+    Returns the matrix and the gaps (in periods) between consecutive knots, oldest first.
+    """
+    pos = np.arange(n_t - 1, -1, -spacing)[::-1]
+    if pos[0] != 0:
+        pos = np.concatenate([[0], pos])
+    interp = np.zeros((n_t, len(pos)))
+    for t in range(n_t):
+        j = min(int(np.searchsorted(pos, t, side="right")) - 1, len(pos) - 2)
+        w = (t - pos[j]) / (pos[j + 1] - pos[j])
+        interp[t, j], interp[t, j + 1] = 1.0 - w, w
+    return interp, np.diff(pos).astype(float)
+
+
+def _log_cumsum_exp(pt: Any, log_p: Any) -> Any:
+    """Log of the cumulative sum along the last axis, stably (a running logaddexp)."""
+    top = pt.max(log_p, axis=-1, keepdims=True)
+    return pt.log(pt.clip(pt.cumsum(pt.exp(log_p - top), axis=-1), 1e-300, np.inf)) + top
 
 
 def _dense_layout(tri: ReportingTriangle) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -460,26 +523,27 @@ def _layout(tri: ReportingTriangle) -> tuple[Any, ...]:
     return (tri.cumulative.shape, tri.known.tobytes(), tri.kind)
 
 
-def _draw_unreported(rng: np.random.Generator, tri: ReportingTriangle, lam: np.ndarray,
-                     pmf: np.ndarray, alpha: np.ndarray) -> np.ndarray:
-    """Negative binomial draws of the deaths not yet reported, per (chain, draw, s, t)."""
+def _draw_frailty(rng: np.random.Generator, tri: ReportingTriangle, lam: np.ndarray,
+                  pmf: np.ndarray, alpha: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    r"""Posterior draws of each period's gamma frailty and the share reported so far.
+
+    The eventual count is :math:`E_t \sim \mathrm{Poisson}(\lambda_t g_t)`,
+    :math:`g_t \sim \mathrm{Gamma}(\phi, \phi)` (so :math:`\mathrm{NegBin}(\lambda_t,
+    \phi)`); with :math:`R_t \sim \mathrm{Poisson}(\lambda_t g_t F_t)` reported so far,
+    :math:`g_t \mid R_t \sim \mathrm{Gamma}(\phi + R_t, \phi + \lambda_t F_t)`, and
+    the unseen rest is :math:`\mathrm{Poisson}(\lambda_t g_t (1 - F_t))`.
+
+    Returns ``g`` (c, k, s, t) and ``F`` (c, k, 1, t).
+    """
     last = tri.last_known_delay  # (t,)
-    d1 = tri.max_delay + 1
-    unseen = np.arange(d1)[None, :] > last[:, None]  # (t, D1)
-    c, k, n_s, n_t = lam.shape
-    out = np.zeros((c, k, n_s, n_t), dtype=np.int64)
+    cdf = np.cumsum(pmf, axis=-1)  # (c, k, t, D1)
+    t_idx = np.arange(tri.n_periods)
+    seen = np.where(last >= 0, cdf[:, :, t_idx, np.maximum(last, 0)], 0.0)
+    seen = np.clip(seen, 0.0, 1.0)[:, :, None, :]
     a = alpha[:, :, None, None]
-    if tri.kind == "line-list":  # one negative binomial per unseen cell, as in the likelihood
-        mu = lam[..., None] * (pmf * unseen[None, None])[:, :, None]  # (c, k, s, t, D1)
-        a5 = a[..., None]
-        g = rng.gamma(np.broadcast_to(a5, mu.shape), np.maximum(mu, 1e-300) / a5)
-        out = rng.poisson(np.where(mu > 0, g, 0.0)).sum(axis=-1).astype(np.int64)
-    else:  # snapshots: the unseen delays form one range
-        rest = (pmf * unseen[None, None]).sum(axis=-1)  # (c, k, t)
-        mu = lam * rest[:, :, None, :]
-        g = rng.gamma(np.broadcast_to(a, mu.shape), np.maximum(mu, 1e-300) / a)
-        out = rng.poisson(np.where(mu > 0, g, 0.0)).astype(np.int64)
-    return out
+    shape = a + tri.reported[None, None]
+    rate = a + lam * seen
+    return rng.gamma(shape, 1.0 / rate), seen
 
 
 # ------------------------------------------------------------------ summaries
