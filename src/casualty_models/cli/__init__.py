@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from .._version import __version__
 
 #: Modules of this package that register a subcommand, in the order shown by --help.
-SUBCOMMAND_MODULES = ("underreport", "two_list", "mse", "nowcast", "datasets")
+SUBCOMMAND_MODULES = ("underreport", "two_list", "mse", "nowcast", "fuse", "datasets")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -296,19 +296,17 @@ class Fusion:
             # and the delay.  Later periods: log lambda directly.
             log_m = pm.Flat("log_chart_mean", dims="chart_period", initval=np.log(y0))
             log_lam_c = log_m - pt.log(pt.clip(c_t[:n_c] * r * f_s[:n_c], 1e-12, 1.0))
-            if n_t > n_c:
-                last = float(np.log(y0[-min(8, n_c):].mean() / 0.3))
-                log_lam_after = pm.Flat("log_intensity_after", shape=n_t - n_c,
-                                        initval=np.full(n_t - n_c, last))
-                log_lam = pt.concatenate([log_lam_c, log_lam_after])
-            else:
-                log_lam = log_lam_c
             sd_l = pm.HalfNormal("intensity_sd", sigma=self.intensity_drift)
             pm.Potential("intensity_first", pm.logp(
-                pm.Normal.dist(self.first_level[0], self.first_level[1]), log_lam[0]))
-            if n_t > 1:
+                pm.Normal.dist(self.first_level[0], self.first_level[1]), log_lam_c[0]))
+            if n_c > 1:
                 pm.Potential("intensity_walk", pm.logp(
-                    pm.Normal.dist(0.0, sd_l), pt.diff(log_lam)).sum())
+                    pm.Normal.dist(0.0, sd_l), pt.diff(log_lam_c)).sum())
+            if n_t > n_c:  # after the chart the data are weak: non-centred walk (no funnel)
+                z = pm.Normal("intensity_after_z", 0.0, 1.0, shape=n_t - n_c)
+                log_lam = pt.concatenate([log_lam_c, log_lam_c[-1] + pt.cumsum(sd_l * z)])
+            else:
+                log_lam = log_lam_c
             lam = pm.Deterministic("intensity", pt.exp(log_lam), dims="period")
 
             inv = pm.HalfNormal("inv_sqrt_dispersion", sigma=1.0)
@@ -630,20 +628,19 @@ def _key_quantities(res: Results) -> dict[str, np.ndarray]:
     return out
 
 
-def leave_one_out_table(model: Fusion, sources: FusionSources, full: Results, *,
-                        pm_model: Any = None, **fit_kwargs: Any) -> xr.DataArray:
+def leave_one_out_table(fusion: Fusion, sources: FusionSources, full: Results, *,
+                        model: Any = None, **fit_kwargs: Any) -> xr.DataArray:
     """How each total moves when each source is dropped (one graph, refitted).
 
     Returns a DataArray ``(dropped, quantity, stat)``: ``dropped`` is ``"none"`` (all
     sources) then each source; ``stat`` is ``median``, ``q025``, ``q975``, ``shift``
     (change of the median against all sources).
     """
-    pm_model = fit_kwargs.pop("model", pm_model)
     at = list(full.posterior["cumulative"].coords["date"].values) if (
         "cumulative" in full.posterior) else []
     runs = {"none": _key_quantities(full)}
     for s in sources.active_sources:
-        res = model.fit(sources.drop(s), at=at, model=pm_model, **fit_kwargs)
+        res = fusion.fit(sources.drop(s), at=at, model=model, **fit_kwargs)
         runs[s] = _key_quantities(res)
     quantities = list(runs["none"])
     stats = ["median", "q025", "q975", "shift"]

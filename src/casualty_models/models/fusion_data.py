@@ -524,8 +524,8 @@ def _hiv_adjusted_excess() -> list[Measurement]:
 
 
 # -------------------------------------------------------------------- config
-def sources_from_config(path: str | os.PathLike[str]) -> FusionSources:
-    """Read a user's sources from a TOML file.
+def sources_from_config(path: str | os.PathLike[str], *, as_of: Any = None) -> FusionSources:
+    """Read a user's sources from a TOML file (``as_of`` overrides the file's).
 
     Example::
 
@@ -618,6 +618,6 @@ def sources_from_config(path: str | os.PathLike[str]) -> FusionSources:
                                 ages=None if a is None else (int(a[0]), int(a[1])),
                                 source=str(m.get("source", m["name"]))))
     return FusionSources.build(chart, snapshot_date=cfg["snapshot_date"],
-                               as_of=cfg.get("as_of"), milestones=milestones,
+                               as_of=as_of or cfg.get("as_of"), milestones=milestones,
                                measurements=meas, ages=ages, period=cfg.get("period", "week"),
                                end=cfg.get("end"), source=f"config:{path}")
