@@ -70,6 +70,13 @@ def _sources(args: argparse.Namespace) -> Any:
     if args.config:
         src = sources_from_config(args.config, as_of=args.as_of)
     elif args.dataset == "russia":
+        names = ["chart", "milestones"] + (["excess"] if args.excess != "none" else []) + (
+            ["probate"] if args.with_probate else [])
+        for n in args.drop_source:  # before the bundle computes its excess totals
+            if n not in names:
+                raise DataValidationError(
+                    f"unknown source {n!r}: the sources are {names}. Fix: drop one of those."
+                )
         src = russia_sources(as_of=args.as_of or "2023-11-17", excess=args.excess,
                              probate=args.with_probate,
                              end=max(args.at) if args.at else None)

@@ -234,7 +234,8 @@ class FusionSources:
                 f"as_of {as_of_ts.date()} is before the chart's snapshot date {snap.date()}: "
                 "the chart was not yet known. Fix: pick as_of >= the snapshot date."
             )
-        ms = pd.Series(dtype=float) if milestones is None else pd.Series(milestones)
+        ms = pd.Series(milestones) if milestones is not None else pd.Series(
+            dtype=float, index=pd.DatetimeIndex([]))
         if not ms.empty:
             ms.index = pd.DatetimeIndex(pd.to_datetime(ms.index)).normalize()
             m = pd.to_numeric(ms, errors="coerce")
@@ -462,6 +463,11 @@ def russia_sources(
     """
     from ..datasets import load
 
+    if _date(as_of, "as_of") < pd.Timestamp(_WAR_START):  # before loading anything heavy
+        raise DataValidationError(
+            f"as_of {_date(as_of, 'as_of').date()} is before the data: the first death "
+            f"period starts {_WAR_START}. Fix: pick an analysis date on or after it."
+        )
     weekly = load("russia_weekly_snapshot")
     chart = pd.Series(weekly["confirmed_deaths"].to_numpy(),
                       index=pd.to_datetime(weekly["week_start"]))
