@@ -46,6 +46,8 @@ _LAZY = {
     "ReportingTriangle": "triangle",
     "Nowcast": "models.nowcast",
     "LatentClass": "models.latent_class",
+    "Fusion": "models.fusion",
+    "FusionSources": "models.fusion_data",
 }
 
 __all__ = [
@@ -64,6 +66,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from . import datasets
     from .containers import CaptureTable, ConfirmedCounts
     from .models.bma import DecomposableBMA
+    from .models.fusion import Fusion
+    from .models.fusion_data import FusionSources
     from .models.latent_class import LatentClass
     from .models.loglinear import (
         LogLinear,

@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-
 from typing import Any
 
 from ._common import add_output_options

@@ -483,13 +483,13 @@ class Fusion:
         ms_dates = _all_milestones(src)
         if ms_dates:
             tot = []
-            for d in ms_dates:
-                f, a = src.ages_at(d)
-                p = np.clip(cov_t * self._delay_cdf(post, a) * f, 0.0, 1.0)
+            for md in ms_dates:
+                f_md, age_md = src.ages_at(md)
+                p = np.clip(cov_t * self._delay_cdf(post, age_md) * f_md, 0.0, 1.0)
                 tot.append(rng.binomial(deaths, p).sum(axis=-1))
             posterior["list_total"] = posterior_array(
                 np.stack(tot, axis=-1), ["chain", "draw", "list_date"],
-                {"list_date": [str(d.date()) for d in ms_dates]})
+                {"list_date": [str(md.date()) for md in ms_dates]})
         posterior["delay_median_weeks"] = posterior_array(
             np.exp(np.asarray(post["delay_log_median"].values)), ["chain", "draw"])
         groups = {f"/{p}": n.to_dataset(inherit=False) for p, n in tree.subtree_with_keys
@@ -569,7 +569,7 @@ def cumulative_deaths(results: Results, date: Any) -> np.ndarray:
     post = results.posterior
     starts = pd.DatetimeIndex(pd.to_datetime(post["N"].coords["period"].values))
     ends = pd.DatetimeIndex(pd.to_datetime(
-        results.tree["constant_data"]["period_end"].values))
+        np.asarray(results.tree["constant_data"]["period_end"].values)))
     d = pd.Timestamp(date).normalize() + pd.Timedelta(days=1)
     if d <= starts[0] or d > ends[-1]:
         raise DataValidationError(

@@ -39,7 +39,7 @@ _PERIODS = {"week": 7, "month": 0}
 
 def _date(value: Any, what: str) -> pd.Timestamp:
     try:
-        ts = pd.Timestamp(value)
+        ts: Any = pd.Timestamp(value)
     except (ValueError, TypeError):
         ts = pd.NaT
     if ts is pd.NaT or pd.isna(ts):
@@ -400,7 +400,8 @@ class FusionSources:
         if len(self.milestones):
             rows.append({"source": "milestones", "used": "milestones" not in self.dropped,
                          "what": "list totals " + ", ".join(
-                             f"{v:,.0f} ({d.date()})" for d, v in self.milestones.items())})
+                             f"{v:,.0f} ({pd.Timestamp(d).date()})"  # type: ignore[arg-type]
+                             for d, v in self.milestones.items())})
         for m in self.measurements:
             rows.append({"source": m.source, "used": m.source not in self.dropped,
                          "what": f"{m.name}: {m.value:,.0f} sd {m.sd:,.0f}, deaths "
