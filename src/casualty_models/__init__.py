@@ -57,6 +57,8 @@ _LAZY = {
     "classic_excess": "models.excess",
     "ExcessBayes": "models.excess_bayes",
     "RegistryMultiplier": "models.registry",
+    "Fusion": "models.fusion",
+    "FusionSources": "models.fusion_data",
 }
 
 __all__ = [
@@ -79,6 +81,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from .models.bma import DecomposableBMA
     from .models.excess import classic_excess
     from .models.excess_bayes import ExcessBayes
+    from .models.fusion import Fusion
+    from .models.fusion_data import FusionSources
     from .models.latent_class import LatentClass
     from .models.loglinear import (
         LogLinear,

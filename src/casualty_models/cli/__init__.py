@@ -16,7 +16,8 @@ from collections.abc import Sequence
 from .._version import __version__
 
 #: Modules of this package that register a subcommand, in the order shown by --help.
-SUBCOMMAND_MODULES = ("underreport", "two_list", "mse", "nowcast", "excess", "sensitivity", "datasets")
+SUBCOMMAND_MODULES = ("underreport", "two_list", "mse", "nowcast", "excess", "fuse", "sensitivity",
+                      "datasets")
 
 
 def build_parser() -> argparse.ArgumentParser:
