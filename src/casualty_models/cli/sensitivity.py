@@ -58,7 +58,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="fit one model over a grid of settings: how much the total moves when an "
         "assumption moves",
         description="Fit a model over the Cartesian product of the [grid] lists of a TOML "
-        "file and report the median and 95%% interval of the total for every run. Each run's "
+        "file and report the median and 95% interval of the total for every run. Each run's "
         "seed derives from the base seed and its settings, so results do not depend on "
         "--workers or --scheduler.",
     )
