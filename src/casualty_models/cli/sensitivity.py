@@ -196,12 +196,16 @@ def run(args: argparse.Namespace) -> int:
 
     frame = res.to_frame()
     cols = res.settings + ["median", "q025", "q975", "status", "seed"]
-    with pd.option_context("display.width", 140, "display.max_columns", 20,
-                           "display.float_format", "{:,.1f}".format):
+    # settings keep their own precision (a delta of 1/64 must not print as 0.0); totals
+    # get thousands separators
+    shown = frame[cols].astype(object)
+    for c in ("median", "q025", "q975"):
+        shown[c] = [f"{v:,.1f}" if v == v else "nan" for v in frame[c]]
+    with pd.option_context("display.width", 140, "display.max_columns", 20):
         print(f"model: {payload['provenance']['model']}  runs: {len(res)}  failed: "
               f"{payload['n_failed']}  executor: {payload['provenance']['executor']}  "
               f"wall time: {res.wall_time:.1f} s")
-        print(frame[cols].to_string(index=False))
+        print(shown.to_string(index=False))
     for row in res.failed.itertuples():
         print(f"run {dict((k, getattr(row, k)) for k in res.settings)} failed: {row.message}",
               file=sys.stderr)
