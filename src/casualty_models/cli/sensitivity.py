@@ -30,7 +30,6 @@ import argparse
 import json
 import os
 import sys
-import tomllib
 import warnings
 from typing import Any
 
@@ -79,13 +78,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def read_config(path: str) -> dict[str, Any]:
     """The TOML study file, checked for unknown keys and a model name."""
-    if not os.path.exists(path):
-        raise DataValidationError(f"config file {path!r} does not exist. Fix: check the path.")
-    try:
-        with open(path, "rb") as fh:
-            cfg = tomllib.load(fh)
-    except tomllib.TOMLDecodeError as exc:
-        raise DataValidationError(f"cannot read {path!r} as TOML ({exc}).") from None
+    from ..containers._common import read_toml_file
+
+    cfg = read_toml_file(path)
     unknown = sorted(set(cfg) - _KEYS)
     if unknown:
         raise DataValidationError(

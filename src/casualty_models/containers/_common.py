@@ -126,6 +126,22 @@ def pattern_label(bits: Iterable[int]) -> str:
     return "".join(str(int(b)) for b in bits)
 
 
+def read_toml_file(path: str | os.PathLike[str], what: str = "config file") -> dict[str, Any]:
+    """Read a TOML file into a dict, or raise one clear error (missing file, bad TOML)."""
+    import tomllib
+
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise DataValidationError(f"{what} {path!r} does not exist. Fix: check the path.")
+    try:
+        with open(path, "rb") as fh:
+            return tomllib.load(fh)
+    except tomllib.TOMLDecodeError as exc:
+        raise DataValidationError(
+            f"cannot read {path!r} as TOML ({exc}). Fix: correct the file's syntax."
+        ) from None
+
+
 def read_csv_file(path: str | os.PathLike[str], what: str = "input file") -> pd.DataFrame:
     """Read a comma-separated file with a header row, or raise one clear error.
 

@@ -564,16 +564,10 @@ def sources_from_config(path: str | os.PathLike[str], *, as_of: Any = None) -> F
         ages = [15, 49]                 # optional
         source = "excess"
     """
-    import tomllib
+    from ..containers._common import read_toml_file
 
     path = os.fspath(path)
-    if not os.path.exists(path):
-        raise DataValidationError(f"config file {path!r} does not exist.")
-    try:
-        with open(path, "rb") as fh:
-            cfg = tomllib.load(fh)
-    except tomllib.TOMLDecodeError as exc:
-        raise DataValidationError(f"cannot read {path!r} as TOML: {exc}.") from None
+    cfg = read_toml_file(path)
     base = os.path.dirname(os.path.abspath(path))
     known = {"period", "snapshot_date", "as_of", "end", "chart", "milestones", "ages",
              "measurement"}
