@@ -293,7 +293,7 @@ def test_binomial_sampler_matches_the_exact_pmf(n, p):
     from numba import njit
     from scipy import stats
 
-    from casualty_models.models._lcmcr_gibbs import _binomial
+    from casualty_models.models._lc_random import _binomial
 
     @njit
     def draw(g, n, p, size):  # type: ignore[no-untyped-def]
@@ -321,7 +321,7 @@ def test_binomial_sampler_matches_the_exact_pmf(n, p):
 def test_multinomial_sampler_matches_its_moments():
     from numba import njit
 
-    from casualty_models.models._lcmcr_gibbs import _multinomial_into
+    from casualty_models.models._lc_random import _multinomial_into
 
     prob = np.array([0.02, 0.5, 0.001, 0.3, 0.179])
 
@@ -347,7 +347,7 @@ def test_multinomial_sampler_matches_its_moments():
 
 # ---------------------------------------------------------------- exactness (issue 12)
 def test_log_ndtr_matches_scipy_in_both_tails():
-    from casualty_models.models._lcmcr_gibbs import _log_ndtr, _log_rounded_normal
+    from casualty_models.models._lc_random import _log_ndtr, _log_rounded_normal
 
     z = np.r_[-60.0, -38.0, -31.0, -29.0, -12.0, -3.0, 0.0, 0.7, 4.9, 5.1, 9.0, 30.0]
     got = np.array([_log_ndtr(v) for v in z])
@@ -371,7 +371,7 @@ def test_sticks_drawn_in_log_space_have_the_exact_mean_log(a, b):
     Tolerance 5 standard errors (false-failure rate 6e-7 per case)."""
     from numba import njit
 
-    from casualty_models.models._lcmcr_gibbs import _log_beta_pair
+    from casualty_models.models._lc_random import _log_beta_pair
 
     @njit
     def draw(g, a, b, size):  # type: ignore[no-untyped-def]
