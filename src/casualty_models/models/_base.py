@@ -14,6 +14,7 @@ from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -223,6 +224,138 @@ def run_nuts(
     finally:
         logger.setLevel(level)
     return _stamp(tree, sampler, random_seed), time.perf_counter() - t0
+
+
+#: C signatures nutpie calls (its numba backend's): ``logp(dim, x, grad, logp, data)`` and
+#: ``expand(dim, n_expanded, x, out, data)``, returning 0 on success.
+KERNEL_LOGP_SIGNATURE = ("int64(uint64, CPointer(float64), CPointer(float64), CPointer(float64), "
+                         "CPointer(float64))")
+KERNEL_EXPAND_SIGNATURE = "int64(uint64, uint64, CPointer(float64), CPointer(float64), CPointer(float64))"
+
+
+@dataclass(frozen=True)
+class DensityKernel:
+    """A log density written by hand as Numba C callbacks, sampled by nutpie.
+
+    For models whose PyTensor graph takes far longer to compile than to sample
+    (the nowcast: about 100 s of Numba compilation for 2 s of sampling), the
+    log density and its gradient are written out as Numba functions cached on
+    disk (``cache=True``: a new process loads machine code instead of
+    compiling).  nutpie's Rust sampler calls them directly, without the GIL,
+    as it calls the functions it compiles from PyMC models.  The arithmetic is
+    fixed by the source, so draws do not depend on graph rewrites, compile
+    caches or thread layout.
+
+    Attributes
+    ----------
+    n_dim : int
+        Length of the unconstrained parameter vector.
+    logp : numba CFunc
+        :data:`KERNEL_LOGP_SIGNATURE`; writes the gradient and the log density.
+    expand : numba CFunc
+        :data:`KERNEL_EXPAND_SIGNATURE`; writes the ``n_expanded`` values of the
+        posterior variables of one draw, in ``names`` order, each C-ordered.
+    data : float64 array
+        Everything the callbacks read (layout, constants, counts), passed as
+        their last argument; a new fit with other counts passes another array
+        to the same compiled callbacks.
+    names, shapes, dims : the expanded variables' names, shapes and dims.
+    coords : dict of dim -> labels.
+    initial_point : callable
+        ``seed -> x0``, a start for each chain (deterministic in the seed).
+    """
+
+    n_dim: int
+    logp: Any
+    expand: Any
+    data: np.ndarray
+    names: tuple[str, ...]
+    shapes: tuple[tuple[int, ...], ...]
+    dims: dict[str, tuple[str, ...]]
+    coords: dict[str, Any]
+    initial_point: Any
+
+    @property
+    def n_expanded(self) -> int:
+        return int(sum(int(np.prod(s)) for s in self.shapes))
+
+
+def _kernel_model(kernel: DensityKernel) -> Any:
+    """The compiled-model object nutpie samples, over our callbacks (its numba path)."""
+    from nutpie import _lib
+    from nutpie.sample import CompiledModel
+
+    data = np.ascontiguousarray(kernel.data, dtype=np.float64)
+
+    @dataclass(frozen=True)
+    class _Compiled(CompiledModel):  # type: ignore[misc]
+        @property
+        def n_dim(self) -> int:
+            return kernel.n_dim
+
+        @property
+        def shapes(self) -> dict[str, tuple[int, ...]]:
+            return dict(zip(kernel.names, kernel.shapes, strict=True))
+
+        @property
+        def coords(self) -> dict[str, Any]:
+            return kernel.coords
+
+        def _make_sampler(self, settings: Any, init_mean: Any, cores: int, progress_type: Any,
+                          extra_callback: Any, extra_callback_rate: Any, store: Any) -> Any:
+            return _lib.PySampler.from_pymc(settings, cores, self._make_model(init_mean),
+                                            progress_type, extra_callback,
+                                            extra_callback_rate, store)
+
+        def _make_model(self, init_mean: Any) -> Any:
+            expand = _lib.ExpandFunc(kernel.n_dim, kernel.n_expanded, kernel.expand.address,
+                                     data.ctypes.data, (self, data))
+            logp = _lib.LogpFunc(kernel.logp.address, data.ctypes.data, (self, data))
+            dim_sizes = {k: len(v) for k, v in kernel.coords.items()}
+            variables = _lib.PyVariable.new_variables(
+                list(kernel.names), ["float64"] * len(kernel.names),
+                [tuple(s) for s in kernel.shapes], dim_sizes, kernel.dims)
+            return _lib.PyMcModel(logp, expand, variables, kernel.n_dim, dim_sizes,
+                                  kernel.coords, kernel.initial_point, None)
+
+    return _Compiled(dims=kernel.dims)
+
+
+def run_kernel_nuts(
+    kernel: DensityKernel,
+    *,
+    draws: int,
+    tune: int,
+    chains: int,
+    random_seed: int | None,
+    target_accept: float = 0.9,
+    cores: int | None = None,
+    progress: bool | None = None,
+) -> tuple[Any, float]:
+    """Sample a :class:`DensityKernel` with nutpie; the DataTree and wall seconds.
+
+    The same contract as :func:`run_nuts` (``posterior`` and ``sample_stats``
+    groups, ``nuts_sampler``/``nuts_seed`` recorded, ``log_density`` =
+    ``"numba kernel"``); each chain's start and stream derive from
+    ``random_seed`` alone.
+    """
+    import nutpie
+
+    show = _progress(progress)
+    if cores is None:
+        cores = (_OPTIONS.get() or {}).get("cores")
+    if random_seed is None:
+        random_seed = int(np.random.SeedSequence().generate_state(1)[0])
+    t0 = time.perf_counter()
+    tree = nutpie.sample(
+        _kernel_model(kernel), draws=draws, tune=tune, chains=chains,
+        cores=min(chains, 2) if cores is None else cores,
+        seed=int(random_seed) % (2**63), save_warmup=False, progress_bar=show,
+        target_accept=target_accept,
+    )
+    tree = _stamp(_standard_tree(tree), "nutpie", random_seed)
+    tree["sample_stats"].attrs["log_density"] = "numba kernel"
+    return tree, time.perf_counter() - t0
 
 
 def _stamp(tree: Any, sampler: str, seed: int) -> Any:
