@@ -69,7 +69,14 @@ import xarray as xr
 from ..containers.deaths import DeathTable
 from ..errors import DataValidationError, PriorError
 from ..results import Results, build_datatree, posterior_array
-from ._base import check_sampling_args, run_nuts
+from . import _excess_kernel as K
+from ._base import (
+    DensityKernel,
+    check_sampling_args,
+    resolve_nuts_sampler,
+    run_kernel_nuts,
+    run_nuts,
+)
 from .excess import DEFAULT_AGES, check_window, select_regions
 
 __all__ = ["ExcessArrays", "ExcessBayes", "excess_arrays", "excess_summary",
@@ -268,6 +275,43 @@ class ExcessBayes:
                                          - betaln(a_, b_)).sum())
         return model
 
+    def density_kernel(self, arrays: ExcessArrays) -> DensityKernel:
+        """The model's log density as Numba callbacks for nutpie (see ``_excess_kernel``).
+
+        The same density, parameters and transforms as :meth:`build_model`'s
+        value variables, written by hand: no PyTensor graph to compile, so a fresh
+        process samples after loading cached machine code.
+        """
+        b = arrays.baseline
+        R, G, A, _ = b.shape[:4]
+        x = (np.asarray(arrays.baseline_years, float)
+             - np.mean(arrays.baseline_years)) / 10.0
+        data = K.pack_data(b[..., 0], b[..., 1], arrays.use, x,
+                           level_prior=self.level_prior, trend_prior_sd=self.trend_prior_sd,
+                           between_age_sd=self.between_age_sd,
+                           between_region_sd=self.between_region_sd,
+                           dispersion_prior=self.dispersion_prior)
+        layout = K.expand_layout(R, G, A)
+        coords: dict[str, Any] = {"rep": np.arange(R), "age": list(arrays.ages)}
+        if G > 1:
+            coords["region"] = list(arrays.regions)
+        return DensityKernel(
+            n_dim=K.n_dim(R, G, A), logp=K.LOGP, expand=K.EXPAND, data=data,
+            names=tuple(n for n, _, _ in layout), shapes=tuple(s for _, s, _ in layout),
+            dims={n: d for n, _, d in layout}, coords=coords,
+            initial_point=lambda seed: K.initial_point(data, int(seed)))
+
+    def _sample(self, arrays: ExcessArrays, *, draws: int, tune: int, chains: int,
+                random_seed: int | None, nuts_sampler: str | None) -> tuple[Any, float]:
+        """NUTS over the baseline years: nutpie on the hand-written kernel, else PyMC's model."""
+        if resolve_nuts_sampler(nuts_sampler) == "nutpie":
+            return run_kernel_nuts(self.density_kernel(arrays), draws=draws, tune=tune,
+                                   chains=chains, random_seed=random_seed,
+                                   target_accept=self.target_accept)
+        return run_nuts(self.build_model(arrays), draws=draws, tune=tune, chains=chains,
+                        random_seed=random_seed, target_accept=self.target_accept,
+                        nuts_sampler=nuts_sampler)
+
     def _log_ratio(self, post: Any, arrays: ExcessArrays, x0: np.ndarray) -> np.ndarray:
         """Draws of log rho at ``x0``: (chain, draw, rep, region, age, year)."""
         alpha = np.asarray(post["level"])  # (c, d, rep, age)
@@ -317,6 +361,7 @@ class ExcessBayes:
         chains: int = 4,
         tune: int = 1000,
         random_seed: int | None = None,
+        nuts_sampler: str | None = None,
     ) -> Results:
         """Sample the posterior of excess deaths per region, age group and target year.
 
@@ -333,6 +378,10 @@ class ExcessBayes:
             NUTS settings.
         random_seed : int, optional
             Seeds NUTS and the predictive draws; recorded.
+        nuts_sampler : {"nutpie", "pymc", "numpyro", "blackjax"}, optional
+            Default nutpie (or :func:`~._base.sampling_options`' choice), which
+            samples the hand-written log density (:meth:`density_kernel`); the
+            others sample the PyMC model (:meth:`build_model`), the same density.
 
         Returns
         -------
@@ -355,9 +404,8 @@ class ExcessBayes:
         if arrays.baseline.shape[0] != 1:
             raise DataValidationError(
                 "fit takes one table; stacked replicates go through fit_replicates.")
-        model = self.build_model(arrays)
-        tree, wall = run_nuts(model, draws=draws, tune=tune, chains=chains,
-                              random_seed=random_seed, target_accept=self.target_accept)
+        tree, wall = self._sample(arrays, draws=draws, tune=tune, chains=chains,
+                                  random_seed=random_seed, nuts_sampler=nuts_sampler)
         post = tree["posterior"].to_dataset()
         rng = np.random.default_rng(random_seed)
         expected, excess = self.predict_baseline(post, arrays, rng)
@@ -372,6 +420,7 @@ class ExcessBayes:
         chains: int = 2,
         tune: int = 500,
         random_seed: int | None = None,
+        nuts_sampler: str | None = None,
     ) -> tuple[np.ndarray, Any]:
         """Fit stacked independent tables (the ``rep`` axis) in one sampler run.
 
@@ -381,9 +430,8 @@ class ExcessBayes:
         draws ``(chain, draw, rep, region, age, year)`` and the sampler's tree.
         """
         check_sampling_args(draws, chains, tune)
-        model = self.build_model(arrays)
-        tree, _ = run_nuts(model, draws=draws, tune=tune, chains=chains,
-                           random_seed=random_seed, target_accept=self.target_accept)
+        tree, _ = self._sample(arrays, draws=draws, tune=tune, chains=chains,
+                               random_seed=random_seed, nuts_sampler=nuts_sampler)
         rng = np.random.default_rng(random_seed)
         _, excess = self.predict_baseline(tree["posterior"].to_dataset(), arrays, rng)
         return excess, tree
