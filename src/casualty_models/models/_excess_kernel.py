@@ -381,8 +381,8 @@ def _expand(x: np.ndarray, out: np.ndarray, d: np.ndarray) -> None:
 
 
 @cfunc(KERNEL_LOGP_SIGNATURE, cache=True)
-def LOGP(dim, x_, grad_, logp_, data_):  # type: ignore[no-untyped-def]  # noqa: N802
-    """nutpie's log density callback: writes the gradient and the log density."""
+def LOGP(dim, x_, grad_, logp_, data_):  # noqa: N802
+    """Log density callback for nutpie: writes the gradient and the log density."""
     d = carray(data_, (int(data_[0]),))
     x = carray(x_, (dim,))
     grad = carray(grad_, (dim,))
@@ -398,8 +398,8 @@ def LOGP(dim, x_, grad_, logp_, data_):  # type: ignore[no-untyped-def]  # noqa:
 
 
 @cfunc(KERNEL_EXPAND_SIGNATURE, cache=True)
-def EXPAND(dim, n_expanded, x_, out_, data_):  # type: ignore[no-untyped-def]  # noqa: N802
-    """nutpie's expand callback: the posterior variables of one draw (:func:`expand_layout`)."""
+def EXPAND(dim, n_expanded, x_, out_, data_):  # noqa: N802
+    """Expand callback for nutpie: the posterior variables of one draw (:func:`expand_layout`)."""
     d = carray(data_, (int(data_[0]),))
     _expand(carray(x_, (dim,)), carray(out_, (n_expanded,)), d)
     return 0
