@@ -116,3 +116,14 @@ def test_kernel_callbacks_are_independent_of_the_data(rosstat):
     # starts are deterministic in the seed and differ between chains
     np.testing.assert_array_equal(a.initial_point(3), a.initial_point(3))
     assert not np.array_equal(a.initial_point(3), a.initial_point(4))
+
+
+def test_joint_lgamma_digamma_matches_scipy():
+    """The shared Stirling series (from x = 10) and the direct branch (below) agree with SciPy."""
+    from scipy.special import digamma, gammaln
+
+    xs = np.concatenate([np.logspace(-6, 1, 60), np.linspace(9.5, 10.5, 41),
+                         np.logspace(1, 9, 120)])
+    got = np.array([K._lgamma_digamma(x) for x in xs])
+    np.testing.assert_allclose(got[:, 0], gammaln(xs), rtol=1e-14, atol=1e-14)
+    np.testing.assert_allclose(got[:, 1], digamma(xs), rtol=1e-13, atol=1e-13)
