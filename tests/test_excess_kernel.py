@@ -81,7 +81,8 @@ def test_kernel_equals_pymc_log_density_gradient_and_values(rosstat, case):
         x = kernel.initial_point(i) + rng.normal(0.0, 0.5, kernel.n_dim)
         point = _point(layout, x)
         want_lp, want_grad, *want_values = fn(*[point[n] for n, _ in layout])
-        lp, grad = K.evaluate(kernel.data, x)
+        lp, grad, status = K.evaluate(kernel.data, x)
+        assert status == 0
         np.testing.assert_allclose(lp, want_lp, rtol=1e-10, err_msg=f"{case} logp")
         np.testing.assert_allclose(grad, want_grad, rtol=1e-8,
                                    atol=1e-8 * np.abs(want_grad).max(),
@@ -106,8 +107,8 @@ def test_kernel_callbacks_are_independent_of_the_data(rosstat):
     assert a.data[0] == a.data.size and a.data.dtype == np.float64
     x = a.initial_point(1)
     # only the level-mean prior differs: its log density and gradient in that coordinate
-    la, ga = K.evaluate(a.data, x)
-    lb, gb = K.evaluate(b.data, x)
+    la, ga, _ = K.evaluate(a.data, x)
+    lb, gb, _ = K.evaluate(b.data, x)
     mu = x[0]
     want = (-0.5 * ((mu - 1.0) / 1.0) ** 2 - np.log(1.0)) - (-0.5 * (mu / 3.0) ** 2 - np.log(3.0))
     np.testing.assert_allclose(la - lb, want, rtol=1e-9)
@@ -127,3 +128,14 @@ def test_joint_lgamma_digamma_matches_scipy():
     got = np.array([K._lgamma_digamma(x) for x in xs])
     np.testing.assert_allclose(got[:, 0], gammaln(xs), rtol=1e-14, atol=1e-14)
     np.testing.assert_allclose(got[:, 1], digamma(xs), rtol=1e-13, atol=1e-13)
+
+
+def test_kernel_reports_overflow_instead_of_raising(rosstat):
+    """Far out in the tails (a concentration of e^-800 = 0) the callback returns a status."""
+    kernel = ExcessBayes().density_kernel(excess_arrays(rosstat))
+    x = kernel.initial_point(0)
+    x[2] = -800.0  # dispersion_mean: every kappa underflows to 0
+    lp, grad, status = K.evaluate(kernel.data, x)
+    assert status in (3, 4) and not (np.isfinite(lp) and np.isfinite(grad).all())
+    x[2] = 7.0
+    assert K.evaluate(kernel.data, x)[2] == 0

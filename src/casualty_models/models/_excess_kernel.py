@@ -228,7 +228,7 @@ def initial_point(data: np.ndarray, seed: int) -> np.ndarray:
 _HALF_LOG_2PI = 0.5 * _LOG_2PI
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def _lgamma_digamma(x: float) -> tuple[float, float]:
     r""":math:`\log\Gamma(x)` and :math:`\psi(x)` together, for :math:`x > 0`.
 
@@ -255,7 +255,7 @@ def _lgamma_digamma(x: float) -> tuple[float, float]:
     return lg, dg
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def _half_normal_log(y: float, h: float) -> tuple[float, float]:
     """Half-normal log density of e^y (scale h) with the log Jacobian y, and its derivative."""
     s = math.exp(y)
@@ -263,7 +263,7 @@ def _half_normal_log(y: float, h: float) -> tuple[float, float]:
     return y - 0.5 * w, 1.0 - w
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def _logp_grad(x: np.ndarray, grad: np.ndarray, d: np.ndarray) -> float:
     R, G, A, T = int(d[_R]), int(d[_G]), int(d[_A]), int(d[_T])
     lm, ls, ts, ha, hg = d[_LEVEL_M], d[_LEVEL_S], d[_TREND_S], d[_AGE_H], d[_REGION_H]
@@ -393,7 +393,7 @@ def _logp_grad(x: np.ndarray, grad: np.ndarray, d: np.ndarray) -> float:
     return lp
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def _expand(x: np.ndarray, out: np.ndarray, d: np.ndarray) -> None:
     R, G, A = int(d[_R]), int(d[_G]), int(d[_A])
     RA = R * A
@@ -443,17 +443,21 @@ def EXPAND(dim, n_expanded, x_, out_, data_):  # noqa: N802
     return 0
 
 
-def evaluate(data: np.ndarray, x: np.ndarray) -> tuple[float, np.ndarray]:
-    """Call :data:`LOGP` as nutpie does (through its C address): ``(log density, gradient)``."""
+def evaluate(data: np.ndarray, x: np.ndarray) -> tuple[float, np.ndarray, int]:
+    """Call :data:`LOGP` as nutpie does (through its C address).
+
+    Returns ``(log density, gradient, status)``; status 0, or 3 (gradient not
+    finite) / 4 (log density not finite), which nutpie treats as a divergence.
+    """
     data = np.ascontiguousarray(data, dtype=np.float64)
     x = np.ascontiguousarray(x, dtype=np.float64)
     grad = np.zeros_like(x)
     lp = np.zeros(1)
     ptr = ctypes.POINTER(ctypes.c_double)
     fn: Any = LOGP.ctypes
-    fn(x.size, x.ctypes.data_as(ptr), grad.ctypes.data_as(ptr), lp.ctypes.data_as(ptr),
-       data.ctypes.data_as(ptr))
-    return float(lp[0]), grad
+    status = fn(x.size, x.ctypes.data_as(ptr), grad.ctypes.data_as(ptr),
+                lp.ctypes.data_as(ptr), data.ctypes.data_as(ptr))
+    return float(lp[0]), grad, int(status)
 
 
 def expand(data: np.ndarray, x: np.ndarray, n_expanded: int) -> np.ndarray:
