@@ -73,6 +73,7 @@ from . import _excess_kernel as K
 from ._base import (
     DensityKernel,
     check_sampling_args,
+    nuts_results,
     resolve_nuts_sampler,
     run_kernel_nuts,
     run_nuts,
@@ -486,7 +487,8 @@ class ExcessBayes:
                          "baseline": [arrays.baseline_years[0], arrays.baseline_years[-1]],
                          "years": list(arrays.years), "n_regions": len(arrays.regions),
                          "quantity": "excess male deaths (N = excess summed over age groups)"})
-        return Results(dt)
+        # every NUTS fit ends in nuts_results: sampler and seed on the root, convergence checked
+        return nuts_results(dt)
 
 
 def _block(x: np.ndarray) -> dict[str, float]:
