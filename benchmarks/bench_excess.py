@@ -30,6 +30,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from typing import Any
 
 import numpy as np
 
@@ -88,7 +89,7 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as cache:
         for label in ("cold Numba cache", "warm Numba cache"):
-            fresh_process_national(args, cache, label)
+            national = fresh_process_national(args, cache, label)
 
     if not args.skip_regions:
         t, c = time.perf_counter(), time.process_time()
@@ -104,6 +105,11 @@ def main() -> None:
         s = excess_summary(br)
         print("Bayesian sum of 85 subjects:", {y: {k: round(v) for k, v in b["excess"].items()}
                                                for y, b in s["years"].items()})
+        for y, b in s["years"].items():  # the composition effect (docs/excess.md)
+            nat = national[y]["excess"]
+            diff = b["excess"]["median"] - nat["median"]
+            print(f"  {y}: sum of subjects - national fit = {diff:,.0f} "
+                  f"({diff / nat['median']:+.1%}, {diff / nat['sd']:+.2f} national sd)")
 
     if args.calibration:
         calibration()
@@ -119,7 +125,8 @@ def national_child(args: argparse.Namespace) -> None:
                       "diagnostics": d, "summary": excess_summary(bn)["years"]}))
 
 
-def fresh_process_national(args: argparse.Namespace, cache: str, label: str) -> None:
+def fresh_process_national(args: argparse.Namespace, cache: str,
+                           label: str) -> dict[str, Any]:
     """Time the national fit as a user meets it: a new Python process, from start to end."""
     env = dict(os.environ, NUMBA_CACHE_DIR=cache)
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -140,6 +147,7 @@ def fresh_process_national(args: argparse.Namespace, cache: str, label: str) -> 
         f"divergences {d.get('divergences')}")
     print("Bayesian national:", {y: {k: round(v) for k, v in b["excess"].items()}
                                  for y, b in r["summary"].items()})
+    return dict(r["summary"])
 
 
 def calibration() -> None:
