@@ -49,6 +49,15 @@ is the sum of the regional baselines, which differs from a fit of the
 national row alone by a composition effect (a ratio of sums is not the sum of
 ratios).  Both are reported in ``docs/excess.md``.
 
+Computation
+-----------
+With nutpie (the default) the log density and its gradient are the
+hand-written Numba callbacks of :mod:`._excess_kernel` (cached on disk: a
+fresh process samples the national model in seconds instead of compiling a
+PyTensor graph for a minute); :meth:`ExcessBayes.build_model` is the same
+model in PyMC, sampled by the other NUTS implementations and used by the tests
+as the reference (equal log density and gradient at random points).
+
 Identifying assumption
 ----------------------
 Female mortality in each age group and region is unaffected by the war, and
