@@ -505,8 +505,7 @@ class SensitivityResult:
         return df[df["status"].isin(["error", "lost"])]
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready: ``runs`` (settings, N, status, seed, summary_source, ...), ``wall_time``,
-        provenance."""
+        """JSON-ready: ``runs`` (settings, N, status, seed, ...), ``wall_time``, provenance."""
         runs = []
         for row in self.to_frame().to_dict(orient="records"):
             n = {k: _num(row[k]) for k in (*STATS, "AIC", "BIC", "r_hat", "ess_bulk")

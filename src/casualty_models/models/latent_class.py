@@ -587,8 +587,11 @@ class LatentClass:
 
 
 def stratum_seed(random_seed: int, label: str, n_strata: int) -> int:
-    """Seed of one stratum's chains: the base seed itself for an unstratified table, else
-    ``run_seed(random_seed, {"stratum": label})`` (from the label, never the position)."""
+    """Seed of one stratum's chains (from its label, never its position).
+
+    The base seed itself for an unstratified table, else
+    ``run_seed(random_seed, {"stratum": label})``.
+    """
     if n_strata == 1:
         return int(random_seed)
     from ..parallel import run_seed

@@ -213,6 +213,7 @@ def backtest(
     tune: int = 1000,
     random_seed: int | None = 1,
     executor: Any = None,
+    fit_kwargs: dict[str, Any] | None = None,
 ) -> pd.DataFrame:
     """Score daily nowcasts at several analysis dates against the eventual counts.
 
@@ -235,6 +236,10 @@ def backtest(
         another) or any executor of
         :func:`casualty_models.parallel.open_executor` (local processes, a dask
         cluster).  Workers send back the score table of their date only.
+    fit_kwargs : mapping, optional
+        Further options of :meth:`Nowcast.fit` (``nuts_sampler``, ``target_accept``,
+        ``progress``); on an executor they must be given here, since a
+        ``sampling_options`` block of this process does not reach the workers.
 
     Returns
     -------
@@ -259,14 +264,16 @@ def backtest(
     ev = pd.to_datetime(data[event_date]).dt.normalize()
     rep = pd.to_datetime(data[report_date]).dt.normalize()
     delay_days = (rep - ev).dt.days
-    eventual = {str(pd.Timestamp(k).date()): int(v)
-                for k, v in ev[delay_days <= max_delay].value_counts().items()}
+    counts = ev[delay_days <= max_delay].value_counts()
+    eventual = {str(d.date()): int(v)
+                for d, v in zip(pd.DatetimeIndex(counts.index), counts.to_numpy(), strict=True)}
     settings = [{"now": lab} for lab in labels]
     seeds: list[int | None] = [None if random_seed is None else run_seed(random_seed, st)
                                for st in settings]
     run = functools.partial(_backtest_one, data, event_date, report_date, max_delay, window,
-                            tuple(lags), model, eventual,
-                            {"draws": draws, "chains": chains, "tune": tune})
+                            (int(lags[0]), int(lags[1])), model, eventual,
+                            {**(fit_kwargs or {}), "draws": draws, "chains": chains,
+                             "tune": tune})
     if executor is None:
         frames = []
         for st, seed in zip(settings, seeds, strict=True):
