@@ -365,7 +365,7 @@ def test_warnings_of_runs_on_threads_stay_with_their_runs():
 def test_grid_models_are_summarised_from_the_exact_grid():
     """Kosovo, delta = 1/16: the run's median is the exact grid median (dga 2.0: 12,594; the
     grid's smallest N with cdf >= 1/2 is within one death of it), not the median of its
-    draws (about 12,632 with 4,000 draws); the quantiles and mean equal grid_summary's to the
+    draws (12,632 in one run); the quantiles and mean equal grid_summary's to the
     unit, the sd is the grid's; a model without a grid is summarised from its draws."""
     kosovo = load_capture_table("kosovo")
     res = sensitivity(DecomposableBMA(), kosovo, {"delta": [1 / 16]}, executor="serial",
