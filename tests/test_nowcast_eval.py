@@ -47,3 +47,10 @@ def test_backtest_on_a_pool_equals_the_serial_backtest(line_list):
 def test_backtest_refuses_repeated_dates(line_list):
     with pytest.raises(DataValidationError, match="an analysis date repeats"):
         backtest(line_list, nows=["2020-01-20", "2020-01-20"], model=Nowcast(), **QUICK)
+
+
+@pytest.mark.parametrize("executor", [None, "serial"])
+def test_a_failed_analysis_date_is_named(line_list, executor):
+    """A date with no events in its window cannot be nowcast: one error naming the date."""
+    with pytest.raises(DataValidationError, match="now '2019-06-01'"):
+        backtest(line_list, nows=["2019-06-01"], executor=executor, **QUICK)

@@ -54,6 +54,7 @@ __all__ = [
     "gather",
     "local_executor",
     "map_runs",
+    "named_error",
     "open_executor",
     "run_seed",
 ]
@@ -502,16 +503,24 @@ def gather(outcomes: Sequence[RunOutcome], *, name: str | None = None) -> list[A
                 raise o.exception
             raise CasualtyModelsError(f"run {o.settings} was lost: {o.error}")
         where = f"{name} {o.settings.get(name)!r}"
-        exc = o.exception
         if o.status == "lost":
             raise CasualtyModelsError(f"{where} was lost: {o.error}")
-        kind = type(exc) if isinstance(exc, CasualtyModelsError) else CasualtyModelsError
-        try:
-            err = kind(f"{where}: {o.error}")
-        except TypeError:  # a subclass with another constructor
-            err = CasualtyModelsError(f"{where}: {o.error}")
-        raise err from exc
+        raise named_error(where, o.exception, o.error) from o.exception
     return [o.value for o in outcomes]
+
+
+def named_error(where: str, exc: BaseException | None, text: str | None = None) -> Exception:
+    """The error of a failed run, its message prefixed with the run's name (``where``).
+
+    The library's own error types are kept; anything else becomes a
+    :class:`~casualty_models.errors.CasualtyModelsError` (raise it ``from exc``).
+    """
+    text = text if text is not None else f"{type(exc).__name__}: {exc}"
+    kind = type(exc) if isinstance(exc, CasualtyModelsError) else CasualtyModelsError
+    try:
+        return kind(f"{where}: {text}")
+    except TypeError:  # a subclass with another constructor
+        return CasualtyModelsError(f"{where}: {text}")
 
 
 # ------------------------------------------------------ simulation studies

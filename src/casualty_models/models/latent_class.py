@@ -67,7 +67,6 @@ import xarray as xr
 
 from ..containers import CaptureTable
 from ..errors import (
-    CasualtyModelsError,
     ConvergenceWarning,
     DataValidationError,
     IdentifiabilityWarning,
@@ -477,6 +476,8 @@ class LatentClass:
         run = functools.partial(_fit_stratum, self, table, draws, burn_in, thin, chains)
 
         t0 = time.perf_counter()
+        from ..parallel import gather, map_runs, named_error
+
         if executor is None:
             per: list[dict[str, Any]] = []
             bar = _progress_bar(progress, n_s * chains * (burn_in + draws * thin))
@@ -485,19 +486,14 @@ class LatentClass:
                     try:
                         per.append(run({"stratum": lab}, stratum_seeds[lab],
                                        None if bar is None else bar.update))
-                    except CasualtyModelsError as exc:
+                    except Exception as exc:  # name the stratum, keep the cause
                         if n_s == 1:
                             raise
-                        raise type(exc)(f"stratum {lab!r}: {exc}") from exc
-                    except Exception as exc:  # name the stratum, keep the cause
-                        raise CasualtyModelsError(
-                            f"stratum {lab!r}: {type(exc).__name__}: {exc}") from exc
+                        raise named_error(f"stratum {lab!r}", exc) from exc
             finally:
                 if bar is not None:
                     bar.close()
         else:
-            from ..parallel import gather, map_runs
-
             outcomes, _ = map_runs(run, [{"stratum": lab} for lab in labels],
                                    [stratum_seeds[lab] for lab in labels], executor=executor)
             per = gather(outcomes, name="stratum")

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from ..containers import ReportingTriangle
-from ..errors import CasualtyModelsError, DataValidationError
+from ..errors import DataValidationError
 from ..results import Results
 from .nowcast import Nowcast
 
@@ -250,9 +250,9 @@ def backtest(
     Raises
     ------
     CasualtyModelsError
-        When the fit at one analysis date fails: the error names the date.
+        When the fit at one analysis date fails: the error names the date (``now'...'``).
     """
-    from ..parallel import gather, map_runs, run_seed
+    from ..parallel import gather, map_runs, named_error, run_seed
 
     model = model or Nowcast()
     nows_ts = [pd.Timestamp(now).normalize() for now in nows]
@@ -279,8 +279,8 @@ def backtest(
         for st, seed in zip(settings, seeds, strict=True):
             try:
                 frames.append(run(st, seed))
-            except CasualtyModelsError as exc:
-                raise type(exc)(f"analysis date {st['now']}: {exc}") from exc
+            except Exception as exc:  # name the date, keep the cause
+                raise named_error(f"now {st['now']!r}", exc) from exc
     else:
         outcomes, _ = map_runs(run, settings, seeds, executor=executor)
         frames = gather(outcomes, name="now")
