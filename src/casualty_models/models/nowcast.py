@@ -384,8 +384,6 @@ class Nowcast:
             When the chains have clearly not converged (see
             :func:`~casualty_models.models._base.nuts_results`).
         """
-        import pymc as pm
-
         check_sampling_args(draws, chains, tune)
         if model is not None and getattr(model, "_cm_layout", None) != _layout(triangle):
             raise DataValidationError(
@@ -400,6 +398,8 @@ class Nowcast:
                                          chains=chains, random_seed=random_seed,
                                          target_accept=target_accept, progress=progress)
             return nuts_results(self._package(triangle, tree, wall, random_seed))
+        import pymc as pm
+
         if model is None:
             model = self.build_model(triangle)
         else:
