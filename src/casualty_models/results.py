@@ -166,7 +166,6 @@ def rank_rhat(values: np.ndarray) -> np.ndarray:
     True
     """
     from scipy.special import ndtri
-    from scipy.stats import rankdata
 
     x = np.asarray(values, dtype=float)
     c, n = x.shape[:2]
@@ -177,9 +176,23 @@ def rank_rhat(values: np.ndarray) -> np.ndarray:
     split = np.concatenate([x[:, :half], x[:, -half:]], axis=0)
 
     def z_scale(a: np.ndarray) -> np.ndarray:
-        flat = a.reshape(-1, a.shape[-1])
-        r = rankdata(flat, axis=0, method="average")
-        return ndtri((r - 0.375) / (flat.shape[0] + 0.25)).reshape(a.shape)
+        # average ranks (NUTS repeats draws, so ties are the rule), all columns at once: a
+        # tied group's rank is the mean of its first and last sorted positions
+        rows = np.ascontiguousarray(a.reshape(-1, a.shape[-1]).T)  # one row per entry
+        n = rows.shape[1]
+        order = np.argsort(rows, axis=1)
+        srt = np.take_along_axis(rows, order, axis=1)
+        pos = np.broadcast_to(np.arange(1.0, n + 1.0), rows.shape)
+        starts = np.ones(rows.shape, dtype=bool)
+        starts[:, 1:] = srt[:, 1:] != srt[:, :-1]
+        ends = np.ones(rows.shape, dtype=bool)
+        ends[:, :-1] = starts[:, 1:]
+        first = np.maximum.accumulate(np.where(starts, pos, 0.0), axis=1)
+        last = np.minimum.accumulate(np.where(ends, pos, n + 1.0)[:, ::-1], axis=1)[:, ::-1]
+        ranks = np.empty_like(rows)
+        np.put_along_axis(ranks, order, 0.5 * (first + last), axis=1)
+        ranks = ranks.T
+        return ndtri((ranks - 0.375) / (n + 0.25)).reshape(a.shape)
 
     def split_rhat(a: np.ndarray) -> np.ndarray:
         m = a.shape[1]

@@ -133,8 +133,11 @@ def _unpack(blob):  # type: ignore[no-untyped-def]
 
 
 @njit(cache=True, nogil=True)
-def _delay(x, blob, gamma, log_pmf, aux, aux2):  # type: ignore[no-untyped-def]
+def _delay(x, blob, gamma, log_pmf, aux, aux2, upto):  # type: ignore[no-untyped-def]
     """Forward pass of the delay: fills ``gamma`` (T), ``log_pmf`` (T, D+1).
+
+    Only the first ``upto[t]`` delays of period ``t`` are computed: the density reads
+    none beyond the last known delay (the expansion asks for all).
 
     ``aux`` keeps hazards (hazard) or raw masses (lognormal); ``aux2`` the
     standardised log delays (lognormal).  Returns the delay prior's log density.
@@ -167,7 +170,7 @@ def _delay(x, blob, gamma, log_pmf, aux, aux2):  # type: ignore[no-untyped-def]
             lp -= 0.5 * x[k + j] * x[k + j]
         for t in range(t_n):
             surv = 0.0
-            for j in range(d):
+            for j in range(min(upto[t], d)):
                 eta = centre[j] + hsd * x[k + j] + gamma[t]
                 # log h = -softplus(-eta), log(1 - h) = -softplus(eta), h = sigmoid(eta):
                 # one exp and one log1p between them
@@ -179,7 +182,8 @@ def _delay(x, blob, gamma, log_pmf, aux, aux2):  # type: ignore[no-untyped-def]
                     log_h, log_1mh, aux[t, j] = eta - l1p, -l1p, ex / (1.0 + ex)
                 log_pmf[t, j] = log_h + surv
                 surv += log_1mh
-            log_pmf[t, d] = surv
+            if upto[t] > d:
+                log_pmf[t, d] = surv
         return lp
     mu = x[k]
     ls = x[k + 1]
@@ -187,7 +191,7 @@ def _delay(x, blob, gamma, log_pmf, aux, aux2):  # type: ignore[no-untyped-def]
     sig = math.exp(ls)
     for t in range(t_n):
         prev_cdf = 0.0
-        for j in range(d + 1):
+        for j in range(upto[t]):
             if j < d:
                 z = (xlog[j] - mu - gamma[t]) / sig
                 aux2[t, j] = z
@@ -202,19 +206,21 @@ def _delay(x, blob, gamma, log_pmf, aux, aux2):  # type: ignore[no-untyped-def]
 
 
 @njit(cache=True, nogil=True)
-def _log_cdf(log_pmf, log_cdf, e, cs, need):  # type: ignore[no-untyped-def]
+def _log_cdf(log_pmf, log_cdf, e, cs, need, upto):  # type: ignore[no-untyped-def]
     """Running log-sum-exp along delays (as the PyMC model: shift by the row max).
 
     ``log_cdf`` is filled where ``need`` (the cells the density reads), ``e`` and
-    ``cs`` (shifted pmf and its running sum) everywhere.
+    ``cs`` (shifted pmf and its running sum) for the first ``upto[t]`` delays.
     """
     t_n, d1 = log_pmf.shape
     for t in range(t_n):
+        if upto[t] == 0:
+            continue
         top = log_pmf[t, 0]
-        for j in range(1, d1):
+        for j in range(1, upto[t]):
             top = max(top, log_pmf[t, j])
         acc = 0.0
-        for j in range(d1):
+        for j in range(upto[t]):
             e[t, j] = math.exp(log_pmf[t, j] - top)
             acc += e[t, j]
             cs[t, j] = max(acc, 1e-300)
@@ -237,10 +243,13 @@ def logp_grad(x, grad, blob):  # type: ignore[no-untyped-def]
     for i in range(grad.size):
         grad[i] = 0.0
     gamma = np.empty(t_n)
-    log_pmf = np.empty((t_n, d1))
+    log_pmf = np.zeros((t_n, d1))
     aux = np.zeros((t_n, d1))
     aux2 = np.zeros((t_n, d1))
-    lp = _delay(x, blob, gamma, log_pmf, aux, aux2)
+    upto = np.empty(t_n, dtype=np.int64)
+    for t in range(t_n):
+        upto[t] = int(last[t]) + 1
+    lp = _delay(x, blob, gamma, log_pmf, aux, aux2, upto)
     # offsets
     k_delay = 2 + k1 if drift else 1
     k_m = k_delay + (0 if d == 0 else (d if hazard else 2))
@@ -254,13 +263,13 @@ def logp_grad(x, grad, blob):  # type: ignore[no-untyped-def]
         for j in range(k1):
             lp -= 0.5 * x[2 + j] * x[2 + j]
     log_cdf = np.zeros((t_n, d1))
-    e = np.empty((t_n, d1))
-    cs = np.empty((t_n, d1))
+    e = np.zeros((t_n, d1))
+    cs = np.ones((t_n, d1))
     need = known.copy() if snaps else np.zeros((t_n, d1))
     for t in range(t_n):
         if last[t] >= 0:
             need[t, int(last[t])] = 1.0
-    _log_cdf(log_pmf, log_cdf, e, cs, need)
+    _log_cdf(log_pmf, log_cdf, e, cs, need, upto)
     log_f = np.zeros(t_n)
     for t in range(t_n):
         if last[t] >= 0:
@@ -405,14 +414,15 @@ def expand(x, out, blob):  # type: ignore[no-untyped-def]
     hazard = blob[5] > 0.5
     d1 = d + 1
     gamma = np.empty(t_n)
-    log_pmf = np.empty((t_n, d1))
+    log_pmf = np.zeros((t_n, d1))
     aux = np.zeros((t_n, d1))
     aux2 = np.zeros((t_n, d1))
-    _delay(x, blob, gamma, log_pmf, aux, aux2)
+    upto = np.full(t_n, d1, dtype=np.int64)
+    _delay(x, blob, gamma, log_pmf, aux, aux2, upto)
     log_cdf = np.zeros((t_n, d1))
     e = np.empty((t_n, d1))
     cs = np.empty((t_n, d1))
-    _log_cdf(log_pmf, log_cdf, e, cs, np.ones((t_n, d1)))
+    _log_cdf(log_pmf, log_cdf, e, cs, np.ones((t_n, d1)), upto)
     last = lay[8]
     o = 0
     out[o] = math.exp(x[0])
