@@ -287,16 +287,15 @@ class DensityKernel:
 
 def _kernel_model(kernel: DensityKernel) -> Any:
     """The compiled-model object nutpie samples, over our callbacks (its numba path)."""
+    import pandas as pd
     from nutpie import _lib
     from nutpie.sample import CompiledModel
-
-    import pandas as pd
 
     data = np.ascontiguousarray(kernel.data, dtype=np.float64)
     coords = {k: pd.Index(v) for k, v in kernel.coords.items()}  # nutpie's coordinate type
 
     @dataclass(frozen=True)
-    class _Compiled(CompiledModel):  # type: ignore[misc]
+    class _Compiled(CompiledModel):
         @property
         def n_dim(self) -> int:
             return kernel.n_dim

@@ -102,7 +102,7 @@ def n_params(n_strata: int, n_periods: int, max_delay: int, drift: bool, hazard:
 
 
 @njit(cache=True, nogil=True)
-def _unpack(blob):  # type: ignore[no-untyped-def]
+def _unpack(blob):
     s = int(blob[1])
     t = int(blob[2])
     d = int(blob[3])
@@ -133,7 +133,7 @@ def _unpack(blob):  # type: ignore[no-untyped-def]
 
 
 @njit(cache=True, nogil=True)
-def _delay(x, blob, gamma, log_pmf, aux, aux2, upto):  # type: ignore[no-untyped-def]
+def _delay(x, blob, gamma, log_pmf, aux, aux2, upto):
     """Forward pass of the delay: fills ``gamma`` (T), ``log_pmf`` (T, D+1).
 
     Only the first ``upto[t]`` delays of period ``t`` are computed: the density reads
@@ -206,7 +206,7 @@ def _delay(x, blob, gamma, log_pmf, aux, aux2, upto):  # type: ignore[no-untyped
 
 
 @njit(cache=True, nogil=True)
-def _log_cdf(log_pmf, log_cdf, e, cs, need, upto):  # type: ignore[no-untyped-def]
+def _log_cdf(log_pmf, log_cdf, e, cs, need, upto):
     """Running log-sum-exp along delays (as the PyMC model: shift by the row max).
 
     ``log_cdf`` is filled where ``need`` (the cells the density reads), ``e`` and
@@ -229,7 +229,7 @@ def _log_cdf(log_pmf, log_cdf, e, cs, need, upto):  # type: ignore[no-untyped-de
 
 
 @njit(cache=True, nogil=True)
-def logp_grad(x, grad, blob):  # type: ignore[no-untyped-def]
+def logp_grad(x, grad, blob):
     """Log density at ``x`` (constants dropped); writes its gradient into ``grad``."""
     s_n, t_n, d, k1, interp, sqrt_gaps, centre, xlog, last, prev, known, y, rep, rsum = \
         _unpack(blob)
@@ -406,7 +406,7 @@ def logp_grad(x, grad, blob):  # type: ignore[no-untyped-def]
 
 
 @njit(cache=True, nogil=True)
-def expand(x, out, blob):  # type: ignore[no-untyped-def]
+def expand(x, out, blob):
     """Posterior variables of one draw, in :func:`expanded_names` order, into ``out``."""
     lay = _unpack(blob)
     s_n, t_n, d, k1 = lay[0], lay[1], lay[2], lay[3]
@@ -466,7 +466,7 @@ def expand(x, out, blob):  # type: ignore[no-untyped-def]
 
 
 @cfunc(KERNEL_LOGP_SIGNATURE, cache=True, nogil=True)
-def logp_cfunc(dim, x_, grad_, logp_, blob_):  # type: ignore[no-untyped-def]
+def logp_cfunc(dim, x_, grad_, logp_, blob_):
     """C callback for nutpie: 0 on success, 3/4 for a non-finite gradient/density."""
     blob = carray(blob_, (int(blob_[0]),))
     x = carray(x_, (dim,))
@@ -482,7 +482,7 @@ def logp_cfunc(dim, x_, grad_, logp_, blob_):  # type: ignore[no-untyped-def]
 
 
 @cfunc(KERNEL_EXPAND_SIGNATURE, cache=True, nogil=True)
-def expand_cfunc(dim, n_out, x_, out_, blob_):  # type: ignore[no-untyped-def]
+def expand_cfunc(dim, n_out, x_, out_, blob_):
     """C callback for nutpie: the posterior variables of one draw."""
     blob = carray(blob_, (int(blob_[0]),))
     x = carray(x_, (dim,))

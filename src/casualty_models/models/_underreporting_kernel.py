@@ -60,13 +60,13 @@ def n_params(n_strata: int, mode: str, has_rho: bool) -> int:
 
 
 @njit(cache=True, nogil=True)
-def _log_sig(x):  # type: ignore[no-untyped-def]
+def _log_sig(x):
     """(log sigma(x), log(1 - sigma(x)))."""
     return -log1pexp(-x), -log1pexp(x)
 
 
 @njit(cache=True, nogil=True)
-def logp_grad(x, grad, blob):  # type: ignore[no-untyped-def]
+def logp_grad(x, grad, blob):
     """Log density at ``x`` (constants dropped); writes its gradient into ``grad``."""
     s_n = int(blob[1])
     mode = int(blob[2])
@@ -137,7 +137,7 @@ def logp_grad(x, grad, blob):  # type: ignore[no-untyped-def]
 
 
 @njit(cache=True, nogil=True)
-def expand(x, out, blob):  # type: ignore[no-untyped-def]
+def expand(x, out, blob):
     """Posterior variables of one draw, in :func:`expanded_layout` order, into ``out``."""
     s_n = int(blob[1])
     mode = int(blob[2])
@@ -175,7 +175,7 @@ def expand(x, out, blob):  # type: ignore[no-untyped-def]
 
 
 @cfunc(KERNEL_LOGP_SIGNATURE, cache=True, nogil=True)
-def logp_cfunc(dim, x_, grad_, logp_, blob_):  # type: ignore[no-untyped-def]
+def logp_cfunc(dim, x_, grad_, logp_, blob_):
     """C callback for nutpie: 0 on success, 3/4 for a non-finite gradient/density."""
     blob = carray(blob_, (int(blob_[0]),))
     x = carray(x_, (dim,))
@@ -191,7 +191,7 @@ def logp_cfunc(dim, x_, grad_, logp_, blob_):  # type: ignore[no-untyped-def]
 
 
 @cfunc(KERNEL_EXPAND_SIGNATURE, cache=True, nogil=True)
-def expand_cfunc(dim, n_out, x_, out_, blob_):  # type: ignore[no-untyped-def]
+def expand_cfunc(dim, n_out, x_, out_, blob_):
     """C callback for nutpie: the posterior variables of one draw."""
     blob = carray(blob_, (int(blob_[0]),))
     x = carray(x_, (dim,))

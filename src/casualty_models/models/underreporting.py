@@ -339,7 +339,8 @@ class UnderReporting:
         has_rho = isinstance(share_arg, tuple)
         layout = uk.expanded_layout(n_s, mode, has_rho)
         mean_logit = float(np.log(beta.alpha / beta.beta))
-        share_logit = float(np.log(share_arg[0] / share_arg[1])) if has_rho else 0.0
+        share_logit = (float(np.log(share_arg[0] / share_arg[1]))
+                       if isinstance(share_arg, tuple) else 0.0)
 
         def initial_point(seed: int) -> np.ndarray:
             # PyMC's default: support points (Beta: the mean), jittered by U(-1, 1)
