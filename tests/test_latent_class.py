@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 import warnings
+from dataclasses import dataclass
 
 import numpy as np
 import pytest
@@ -18,6 +19,7 @@ from casualty_models.errors import IdentifiabilityWarning, MultimodalityWarning
 from casualty_models.models.latent_class import (
     LatentClass,
     chain_disagreement,
+    dispersed_starts,
 )
 from casualty_models.simulate import simulate_table
 
@@ -510,3 +512,73 @@ def test_tempering_settings_rejected():
         LatentClass(rungs=1)
     with pytest.raises(DataValidationError, match=r"beta_min=1.0 is not allowed"):
         LatentClass(beta_min=1.0)
+
+
+# ------------------------------------------------------------ strata on an executor
+POSTERIOR_VARS = ("N", "N_unobserved", "alpha", "prob_missed", "class_sizes",
+                  "occupied_classes")
+QUICK = dict(draws=40, thin=2, burn_in=100, chains=2)
+
+
+def test_strata_on_a_process_pool_give_the_serial_draws():
+    """Each stratum's seed comes from the base seed and its label: a 2-process pool gives
+    bit-identical draws, and each stratum is reproduced alone from its recorded seed."""
+    from casualty_models.parallel import local_executor, run_seed
+
+    table = load_capture_table("spina_bifida_ethnicity", stratum="ethnicity")
+    model = LatentClass(classes=3, parallel=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # short chains warn in both fits alike
+        serial = model.fit(table, **QUICK, random_seed=5, progress=False)
+        with local_executor(2) as pool:
+            pooled = model.fit(table, **QUICK, random_seed=5, executor=pool)
+        seeds = json.loads(serial.tree.attrs["stratum_seeds"])
+        label = table.strata[1]
+        alone = model.fit(table.select(label), **QUICK, random_seed=seeds[label],
+                          progress=False)
+    for v in POSTERIOR_VARS:
+        np.testing.assert_array_equal(serial.posterior[v].values, pooled.posterior[v].values,
+                                      err_msg=v)
+    assert seeds == {s: run_seed(5, {"stratum": s}) for s in table.strata}
+    assert serial.tree.attrs["tempering"] == pooled.tree.attrs["tempering"]
+    np.testing.assert_array_equal(serial.posterior["N"].sel(stratum=label).values,
+                                  alone.posterior["N"].sel(stratum="all").values)
+
+
+def test_unstratified_seeding_is_unchanged():
+    """One stratum: the chains' seeds are SeedSequence(random_seed).generate_state(chains),
+    as before strata could go to an executor (so existing results are reproduced)."""
+    from casualty_models.models._lcmcr_gibbs import run_chains
+
+    table = load_capture_table("kosovo")
+    model = LatentClass(classes=3, tempering=False)
+    with short_run():
+        res = model.fit(table, **QUICK, random_seed=9, progress=False)
+    seeds = np.random.SeedSequence(9).generate_state(2, dtype=np.uint32).astype(np.int64)
+    ref = run_chains(table.patterns, table.counts[0], n_classes=3, alpha_prior=(0.25, 0.25),
+                     capture_prior=(1.0, 1.0), n_prior=(0.0, 0.0), draws=40, burn_in=100,
+                     thin=2, seeds=seeds, lam_scales=dispersed_starts(2))
+    np.testing.assert_array_equal(res.posterior["N_unobserved"].values[..., 0], ref["n0"])
+
+
+@dataclass(frozen=True)
+class _FailsOnStratum(LatentClass):
+    """Fails on the stratum whose table has ``fail_observed`` records."""
+
+    fail_observed: int = -1
+
+    def _run(self, pats, cnt, **kwargs):  # type: ignore[no-untyped-def]
+        if int(cnt.sum()) == self.fail_observed:
+            raise PriorError("boom")
+        return super()._run(pats, cnt, **kwargs)
+
+
+@pytest.mark.parametrize("executor", [None, "serial"])
+def test_failed_stratum_is_named(executor):
+    table = load_capture_table("spina_bifida_ethnicity", stratum="ethnicity")
+    label = table.strata[1]
+    model = _FailsOnStratum(classes=3, fail_observed=int(table.observed[1]))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with pytest.raises(PriorError, match=f"stratum '{label}'.*boom"):
+            model.fit(table, **QUICK, random_seed=1, executor=executor, progress=False)

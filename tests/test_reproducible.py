@@ -18,7 +18,10 @@ import pytest
 
 SNIPPET = r"""
 import json, sys
+import warnings
 import casualty_models as cm
+import casualty_models.datasets
+warnings.simplefilter("ignore")
 cores = int(sys.argv[1])
 counts = cm.ConfirmedCounts([900, 600, 300], strata=("a", "b", "c"),
                             audit_found=[180, 0, 40], audit_checked=[200, 0, 60])
@@ -26,15 +29,23 @@ from casualty_models.models import _base
 with _base.sampling_options(progress=False, cores=cores):
     res = cm.UnderReporting(pooling="partial").fit(counts, draws=200, tune=200, chains=2,
                                                    random_seed=11)
+    # the nowcast samples a hand-written Numba kernel (cached on disk: NUMBA_CACHE_DIR)
+    tri = cm.ReportingTriangle.from_line_list(
+        cm.datasets.load("hus_o104"), event_date="hospitalisation_date",
+        report_date="report_date", now="2011-06-10", max_delay=15)
+    now = cm.Nowcast().fit(tri, draws=200, tune=200, chains=2, random_seed=5)
 post = res.posterior
 print(json.dumps({"coverage": post["coverage"].values.ravel().tolist(),
                   "N": post["N"].values.ravel().tolist(),
+                  "nowcast": now.posterior["eventual"].values.ravel().tolist(),
+                  "nowcast_pmf": now.posterior["delay_pmf"].values.ravel().tolist(),
                   "nuts_sampler": [res.tree.attrs["nuts_sampler"]]}))
 """
 
 
 def _run(compiledir: str, cores: int) -> dict[str, list[float]]:
-    env = dict(os.environ, PYTENSOR_FLAGS=f"base_compiledir={compiledir}")
+    env = dict(os.environ, PYTENSOR_FLAGS=f"base_compiledir={compiledir}",
+               NUMBA_CACHE_DIR=f"{compiledir}/numba_kernels")
     env.pop("PYTHONHASHSEED", None)
     out = subprocess.run([sys.executable, "-c", SNIPPET, str(cores)], env=env,
                          capture_output=True, text=True, check=True).stdout

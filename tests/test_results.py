@@ -101,3 +101,21 @@ def test_both_result_kinds_satisfy_the_interface_and_load_back(tmp_path):
     assert back.patterns == mle.patterns == ["01", "10", "11"]
     bayes.save(tmp_path / "bayes.nc")
     assert isinstance(load_results(tmp_path / "bayes.nc"), Results)
+
+
+def test_rank_rhat_equals_arviz_entry_by_entry():
+    """The vectorised rank-normalised r-hat is ArviZ's formula: equal on every entry, with
+    ties, odd draw counts and one chain shifted (r-hat well above 1)."""
+    import arviz_stats as azs
+    import xarray as xr
+
+    from casualty_models.results import rank_rhat
+
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(4, 301, 6)) + np.linspace(0, 0.3, 4)[:, None, None]
+    x[:, :, 3] = np.round(x[:, :, 3])
+    x[1, :, 4] += 2
+    ref = azs.rhat(xr.DataArray(x, dims=("chain", "draw", "k"))).values
+    np.testing.assert_allclose(rank_rhat(x), ref, rtol=1e-12)
+    assert rank_rhat(x)[4] > 1.2
+    assert np.isnan(rank_rhat(x[:1])).all()

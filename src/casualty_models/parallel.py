@@ -54,6 +54,7 @@ __all__ = [
     "gather",
     "local_executor",
     "map_runs",
+    "named_error",
     "open_executor",
     "run_seed",
 ]
@@ -473,12 +474,21 @@ def map_runs(
     return final, handle.description
 
 
-def gather(outcomes: Sequence[RunOutcome]) -> list[Any]:
+def gather(outcomes: Sequence[RunOutcome], *, name: str | None = None) -> list[Any]:
     """The runs' values, for a caller that needs every run (e.g. one per stratum).
 
     Re-emits each run's warnings with their category (pointed at the caller's
     line) and raises the first failure: the run's own exception, or a
     :class:`~casualty_models.errors.CasualtyModelsError` naming a lost run.
+
+    Parameters
+    ----------
+    outcomes : sequence of RunOutcome
+    name : str, optional
+        A setting that names each run (e.g. ``"stratum"``): a failure is then
+        raised as ``"stratum 'north': <the error>"`` (the library's own error
+        types are kept; any other exception becomes a
+        :class:`~casualty_models.errors.CasualtyModelsError` chained to it).
     """
     from .errors import warn
 
@@ -486,11 +496,31 @@ def gather(outcomes: Sequence[RunOutcome]) -> list[Any]:
         for category, message in o.warning_records:
             warn(message, category)
     for o in outcomes:
-        if o.status != "ok":
+        if o.status == "ok":
+            continue
+        if name is None:
             if o.exception is not None:
                 raise o.exception
             raise CasualtyModelsError(f"run {o.settings} was lost: {o.error}")
+        where = f"{name} {o.settings.get(name)!r}"
+        if o.status == "lost":
+            raise CasualtyModelsError(f"{where} was lost: {o.error}")
+        raise named_error(where, o.exception, o.error) from o.exception
     return [o.value for o in outcomes]
+
+
+def named_error(where: str, exc: BaseException | None, text: str | None = None) -> Exception:
+    """The error of a failed run, its message prefixed with the run's name (``where``).
+
+    The library's own error types are kept; anything else becomes a
+    :class:`~casualty_models.errors.CasualtyModelsError` (raise it ``from exc``).
+    """
+    text = text if text is not None else f"{type(exc).__name__}: {exc}"
+    kind = type(exc) if isinstance(exc, CasualtyModelsError) else CasualtyModelsError
+    try:
+        return kind(f"{where}: {text}")
+    except TypeError:  # a subclass with another constructor
+        return CasualtyModelsError(f"{where}: {text}")
 
 
 # ------------------------------------------------------ simulation studies

@@ -151,6 +151,67 @@ def _exact_aware(stat: Any, da: xr.DataArray, exact_value: float, reduce: Any) -
     return float(reduce(vals))
 
 
+def rank_rhat(values: np.ndarray) -> np.ndarray:
+    r"""Rank-normalised split r-hat of every entry at once (Vehtari et al. 2021).
+
+    ``values`` has shape ``(chain, draw, ...)``; returns one r-hat per entry of
+    the trailing axes: :math:`\max(\hat R_{\text{bulk}}, \hat R_{\text{tail}})`
+    of the split chains' rank-normalised draws and of their distances to the
+    median, the same formula as ArviZ's ``rhat(method="rank")``, vectorised
+    over entries (ArviZ loops over them: 1.7 s for the 700 entries of a
+    nowcast, 0.05 s here).  NaN with fewer than 2 chains or 4 draws.
+
+    >>> rng = np.random.default_rng(0)
+    >>> bool(rank_rhat(rng.normal(size=(4, 500, 3))).max() < 1.01)
+    True
+    """
+    from scipy.special import ndtri
+
+    x = np.asarray(values, dtype=float)
+    c, n = x.shape[:2]
+    x = x.reshape(c, n, -1)
+    if c < 2 or n < 4:
+        return np.full(x.shape[-1], np.nan)
+    half = n // 2
+    split = np.concatenate([x[:, :half], x[:, -half:]], axis=0)
+
+    def z_scale(a: np.ndarray) -> np.ndarray:
+        # average ranks (NUTS repeats draws, so ties are the rule), all columns at once: a
+        # tied group's rank is the mean of its first and last sorted positions
+        rows = np.ascontiguousarray(a.reshape(-1, a.shape[-1]).T)  # one row per entry
+        n = rows.shape[1]
+        order = np.argsort(rows, axis=1)
+        srt = np.take_along_axis(rows, order, axis=1)
+        pos = np.broadcast_to(np.arange(1.0, n + 1.0), rows.shape)
+        starts = np.ones(rows.shape, dtype=bool)
+        starts[:, 1:] = srt[:, 1:] != srt[:, :-1]
+        ends = np.ones(rows.shape, dtype=bool)
+        ends[:, :-1] = starts[:, 1:]
+        first = np.maximum.accumulate(np.where(starts, pos, 0.0), axis=1)
+        last = np.minimum.accumulate(np.where(ends, pos, n + 1.0)[:, ::-1], axis=1)[:, ::-1]
+        ranks = np.empty_like(rows)
+        np.put_along_axis(ranks, order, 0.5 * (first + last), axis=1)
+        ranks = ranks.T
+        return ndtri((ranks - 0.375) / (n + 0.25)).reshape(a.shape)
+
+    def split_rhat(a: np.ndarray) -> np.ndarray:
+        m = a.shape[1]
+        between = m * a.mean(axis=1).var(axis=0, ddof=1)
+        within = a.var(axis=1, ddof=1).mean(axis=0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.sqrt((between / within + m - 1) / m)
+
+    med = np.median(split.reshape(-1, split.shape[-1]), axis=0)
+    return np.maximum(split_rhat(z_scale(split)), split_rhat(z_scale(np.abs(split - med))))
+
+
+def _rank_rhat_da(da: xr.DataArray) -> xr.DataArray:
+    """:func:`rank_rhat` of a ``(chain, draw, ...)`` DataArray, entries as its other dims."""
+    other = [d for d in da.dims if d not in ("chain", "draw")]
+    vals = rank_rhat(da.transpose("chain", "draw", *other).values)
+    return xr.DataArray(vals.reshape([da.sizes[d] for d in other]), dims=other)
+
+
 def _flat(da: xr.DataArray) -> np.ndarray:
     return np.asarray(da.stack(sample=("chain", "draw")).transpose("sample", ...).values)
 
@@ -373,7 +434,7 @@ class Results:
                   if not str(v).startswith("N") and np.issubdtype(self.posterior[v].dtype, np.floating)]
         if params:
             out["max_r_hat_parameters"] = max(
-                _exact_aware(azs.rhat, self.posterior[v], 1.0, np.max) for v in params)
+                _exact_aware(_rank_rhat_da, self.posterior[v], 1.0, np.max) for v in params)
         if "wall_time" in self.tree.attrs:
             out["wall_time_s"] = float(self.tree.attrs["wall_time"])
         return out

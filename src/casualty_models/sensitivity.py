@@ -73,16 +73,26 @@ def summarize(result: Any, var: str = "N_total", keep_draws: bool = False) -> di
 
     Works for :class:`~casualty_models.Results` (quantiles of the draws) and
     for maximum-likelihood results with ``N_total``/``N_total_low``/
-    ``N_total_high`` (estimate and profile interval; ``sd`` is NaN).
+    ``N_total_high`` (estimate and profile interval; ``sd`` is NaN).  A result
+    that carries its exact grid posterior (:class:`~casualty_models.DecomposableBMA`)
+    is summarised from the grid for ``N_total`` and ``N_unobserved_total``: exact
+    quantiles, mean and sd, no sampling noise, and status ``unbounded`` when the
+    grid misses material mass.  ``summary_source`` records which: ``"grid"`` or
+    ``"draws"`` (``"mle"`` for maximum likelihood).
     """
     out: dict[str, Any] = {"status": "ok", "sampler": str(getattr(result, "sampler", ""))}
     if hasattr(result, "draws"):
         x = np.asarray(result.draws(var), dtype=float)
         x = x.reshape(x.shape[0], -1).sum(axis=1)
-        out.update(median=float(np.median(x)), mean=float(x.mean()),
-                   sd=float(x.std(ddof=1)) if x.size > 1 else math.nan)
-        for k, q in _QUANTILES.items():
-            out[k] = float(np.quantile(x, q))
+        exact = _exact_summary(result, var)
+        if exact is not None:
+            out.update(exact, summary_source="grid")
+        else:
+            out.update(median=float(np.median(x)), mean=float(x.mean()),
+                       sd=float(x.std(ddof=1)) if x.size > 1 else math.nan,
+                       summary_source="draws")
+            for k, q in _QUANTILES.items():
+                out[k] = float(np.quantile(x, q))
         out["observed"] = float(result.observed)
         diag = result.diagnostics()
         out["r_hat"] = math.nan if diag is None else float(diag["r_hat"])
@@ -99,7 +109,7 @@ def summarize(result: Any, var: str = "N_total", keep_draws: bool = False) -> di
                    q975=float(result.N_total_high), q05=math.nan, q95=math.nan,
                    observed=float(np.sum(result.observed)), r_hat=math.nan,
                    ess_bulk=math.nan, AIC=float(np.sum(result.aic)),
-                   BIC=float(np.sum(result.bic)))
+                   BIC=float(np.sum(result.bic)), summary_source="mle")
         bad = [s for s in result.status if s != "ok"]
         out["status"] = bad[0] if bad else "ok"
     else:
@@ -108,6 +118,20 @@ def summarize(result: Any, var: str = "N_total", keep_draws: bool = False) -> di
             "maximum-likelihood result with N_total."
         )
     return out
+
+
+def _exact_summary(result: Any, var: str) -> dict[str, Any] | None:
+    """The exact grid summary of the total, for results that carry their grid posterior."""
+    if var not in ("N_total", "N_unobserved_total") or getattr(result, "model", "") != \
+            "DecomposableBMA":
+        return None
+    from .models.bma import exact_total_summary
+
+    ex = exact_total_summary(result)
+    if var == "N_unobserved_total":  # the same posterior shifted by the observed count
+        obs = float(result.observed)
+        ex.update({k: ex[k] - obs for k in ("mean", "median", *_QUANTILES)})
+    return ex
 
 
 def _fit_one(model: Any, data: Any, method: str, fit_kwargs: dict[str, Any],
@@ -379,7 +403,8 @@ def _build_dataset(names: list[str], values: list[list[Any]] | None,
     num["cpu_time"] = np.full(shape, np.nan)
     num["attempts"] = np.zeros(shape, dtype=np.int64)
     text = {k: np.full(shape, "", dtype=object) for k in ("status", "message", "warnings",
-                                                         "worker", "sampler")}
+                                                         "worker", "sampler",
+                                                         "summary_source")}
     draws = [o.value.get("draws") for o in outcomes if o.status == "ok" and o.value]
     keep = any(d is not None for d in draws)
     if keep:
@@ -399,6 +424,7 @@ def _build_dataset(names: list[str], values: list[list[Any]] | None,
         text["warnings"][ix] = "\n".join(o.warnings)
         text["worker"][ix] = o.worker
         text["sampler"][ix] = v.get("sampler", "")
+        text["summary_source"][ix] = v.get("summary_source", "")
         if keep and v.get("draws") is not None:
             d = v["draws"]
             dr[(*ix, slice(0, len(d)))] = d
@@ -466,7 +492,8 @@ class SensitivityResult:
             df = df.drop(columns="run")
         cols = self.settings + [c for c in (*STATS, "AIC", "BIC", "observed", "r_hat",
                                             "ess_bulk", "status", "seed", "wall_time",
-                                            "cpu_time", "attempts", "sampler", "message", "warnings",
+                                            "cpu_time", "attempts", "sampler",
+                                            "summary_source", "message", "warnings",
                                             "worker") if c in df.columns and c not in
                                 self.settings]
         return df[cols]
@@ -485,6 +512,7 @@ class SensitivityResult:
                  if k in row}
             runs.append({"settings": {k: _py(row[k]) for k in self.settings}, "N": n,
                          "status": row["status"], "seed": int(row["seed"]),
+                         "summary_source": row.get("summary_source", ""),
                          "wall_time": _num(row["wall_time"]), "message": row["message"],
                          "warnings": [w for w in str(row["warnings"]).split("\n") if w]})
         attrs = {k: _py(v) for k, v in self.dataset.attrs.items()}

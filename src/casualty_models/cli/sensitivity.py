@@ -201,6 +201,11 @@ def run(args: argparse.Namespace) -> int:
               f"{payload['n_failed']}  executor: {payload['provenance']['executor']}  "
               f"wall time: {res.wall_time:.1f} s")
         print(shown.to_string(index=False))
+        sources = sorted(set(frame["summary_source"]) - {""})
+        if sources:
+            words = {"grid": "the exact grid posterior", "draws": "the posterior draws",
+                     "mle": "maximum likelihood (profile interval)"}
+            print("summaries from " + ", ".join(words.get(x, x) for x in sources))
     for row in res.failed.itertuples():
         print(f"run {dict((k, getattr(row, k)) for k in res.settings)} failed: {row.message}",
               file=sys.stderr)

@@ -263,6 +263,10 @@ class DensityKernel:
     coords : dict of dim -> labels.
     initial_point : callable
         ``seed -> x0``, a start for each chain (deterministic in the seed).
+    adaptation : {"diag", "low_rank"}
+        nutpie's mass-matrix adaptation; ``"low_rank"`` (diagonal plus the
+        leading eigenvectors of the draws' covariance) suits posteriors with a
+        few strongly correlated directions, such as random walks.
     """
 
     n_dim: int
@@ -274,6 +278,7 @@ class DensityKernel:
     dims: dict[str, tuple[str, ...]]
     coords: dict[str, Any]
     initial_point: Any
+    adaptation: str = "diag"
 
     @property
     def n_expanded(self) -> int:
@@ -282,13 +287,15 @@ class DensityKernel:
 
 def _kernel_model(kernel: DensityKernel) -> Any:
     """The compiled-model object nutpie samples, over our callbacks (its numba path)."""
+    import pandas as pd
     from nutpie import _lib
     from nutpie.sample import CompiledModel
 
     data = np.ascontiguousarray(kernel.data, dtype=np.float64)
+    coords = {k: pd.Index(v) for k, v in kernel.coords.items()}  # nutpie's coordinate type
 
     @dataclass(frozen=True)
-    class _Compiled(CompiledModel):  # type: ignore[misc]
+    class _Compiled(CompiledModel):
         @property
         def n_dim(self) -> int:
             return kernel.n_dim
@@ -299,7 +306,7 @@ def _kernel_model(kernel: DensityKernel) -> Any:
 
         @property
         def coords(self) -> dict[str, Any]:
-            return kernel.coords
+            return coords
 
         def _make_sampler(self, settings: Any, init_mean: Any, cores: int, progress_type: Any,
                           extra_callback: Any, extra_callback_rate: Any, store: Any) -> Any:
@@ -311,12 +318,12 @@ def _kernel_model(kernel: DensityKernel) -> Any:
             expand = _lib.ExpandFunc(kernel.n_dim, kernel.n_expanded, kernel.expand.address,
                                      data.ctypes.data, (self, data))
             logp = _lib.LogpFunc(kernel.logp.address, data.ctypes.data, (self, data))
-            dim_sizes = {k: len(v) for k, v in kernel.coords.items()}
+            dim_sizes = {k: len(v) for k, v in coords.items()}
             variables = _lib.PyVariable.new_variables(
                 list(kernel.names), ["float64"] * len(kernel.names),
                 [tuple(s) for s in kernel.shapes], dim_sizes, kernel.dims)
             return _lib.PyMcModel(logp, expand, variables, kernel.n_dim, dim_sizes,
-                                  kernel.coords, kernel.initial_point, None)
+                                  coords, kernel.initial_point, None)
 
     return _Compiled(dims=kernel.dims)
 
@@ -351,7 +358,7 @@ def run_kernel_nuts(
         _kernel_model(kernel), draws=draws, tune=tune, chains=chains,
         cores=min(chains, 2) if cores is None else cores,
         seed=int(random_seed) % (2**63), save_warmup=False, progress_bar=show,
-        target_accept=target_accept,
+        target_accept=target_accept, adaptation=kernel.adaptation,
     )
     tree = _stamp(_standard_tree(tree), "nutpie", random_seed)
     tree["sample_stats"].attrs["log_density"] = "numba kernel"

@@ -67,6 +67,7 @@ matters: :math:`\delta` is a pseudo-count per cell and the posterior of
 from __future__ import annotations
 
 import functools
+import math
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -84,8 +85,8 @@ from ._base import check_sampling_args
 from ._bma_grid import TAIL_WARN, GridPosterior, LogPrior, bma_grid, log_joint, log_prior_fn
 from ._graphs import decomposable_graphs
 
-__all__ = ["DecomposableBMA", "GridPosterior", "bma_grid", "grid_summary", "log_joint",
-           "model_table"]
+__all__ = ["DecomposableBMA", "GridPosterior", "bma_grid", "exact_total_summary",
+           "grid_summary", "log_joint", "model_table", "total_grid"]
 
 #: Posterior probability of the saturated graph above which N is flagged prior-driven.
 SATURATED_WARN = 0.05
@@ -388,6 +389,37 @@ def _check_bma(result: Results) -> xr.Dataset:
     return result.tree["constant_data"].to_dataset()
 
 
+def _stratum_grids(result: Results) -> list[tuple[str, GridPosterior, int, bool]]:
+    """(label, grid posterior of N, n_max, sparse) of every stratum of a result."""
+    cd = _check_bma(result)
+    fits = []
+    for s in cd["stratum"].values:
+        p = np.asarray(cd["posterior_grid"].sel(stratum=s).values, dtype=float)
+        fits.append((str(s), GridPosterior(
+            np.arange(p.size), p, np.empty(0), np.empty((0, 3)),
+            float(cd["tail_mass"].sel(stratum=s)), int(cd["observed"].sel(stratum=s))),
+            int(cd["n_max"].sel(stratum=s)), bool(cd["sparse"].sel(stratum=s))))
+    return fits
+
+
+def _convolve(grids: list[GridPosterior]) -> GridPosterior:
+    """Exact posterior of the sum of independent strata (their grids convolved)."""
+    from scipy.signal import fftconvolve
+
+    pmf = grids[0].posterior
+    for gp in grids[1:]:
+        pmf = np.clip(fftconvolve(pmf, gp.posterior), 0.0, None)
+    tail = 1.0 - float(np.prod([1.0 - gp.tail_mass for gp in grids]))
+    return GridPosterior(np.arange(pmf.size), pmf / pmf.sum(), np.empty(0), np.empty((0, 3)),
+                         tail, sum(gp.n_observed for gp in grids))
+
+
+def total_grid(result: Results) -> GridPosterior:
+    """Exact grid posterior of ``N_total``: the only stratum's, or the strata convolved."""
+    grids = [gp for _, gp, _, _ in _stratum_grids(result)]
+    return grids[0] if len(grids) == 1 else _convolve(grids)
+
+
 def grid_summary(result: Results) -> pd.DataFrame:
     """Exact grid quantiles of ``N`` per stratum and, with strata, of the total.
 
@@ -398,24 +430,10 @@ def grid_summary(result: Results) -> pd.DataFrame:
     the quantiles the grid does not reach are infinite.  The ``total`` row
     (strata only) is the convolution of the independent strata's grids.
     """
-    cd = _check_bma(result)
-    fits = []
-    for s in cd["stratum"].values:
-        p = np.asarray(cd["posterior_grid"].sel(stratum=s).values, dtype=float)
-        fits.append((str(s), GridPosterior(
-            np.arange(p.size), p, np.empty(0), np.empty((0, 3)),
-            float(cd["tail_mass"].sel(stratum=s)), int(cd["observed"].sel(stratum=s))),
-            int(cd["n_max"].sel(stratum=s)), bool(cd["sparse"].sel(stratum=s))))
+    fits = _stratum_grids(result)
     if len(fits) > 1:
-        from scipy.signal import fftconvolve
-
-        pmf = fits[0][1].posterior
-        for _, gp, _, _ in fits[1:]:
-            pmf = np.clip(fftconvolve(pmf, gp.posterior), 0.0, None)
-        tail = 1.0 - float(np.prod([1.0 - gp.tail_mass for _, gp, _, _ in fits]))
-        total = GridPosterior(np.arange(pmf.size), pmf / pmf.sum(), np.empty(0),
-                              np.empty((0, 3)), tail, sum(gp.n_observed for _, gp, _, _ in fits))
-        fits.append(("total", total, pmf.size - 1, any(f[3] for f in fits)))
+        total = _convolve([gp for _, gp, _, _ in fits])
+        fits.append(("total", total, total.n0.size - 1, any(f[3] for f in fits)))
     levels = {"median": 0.5, **QUANTILES}
     rows = {}
     for name, gp, n_max, sparse in fits:
@@ -424,6 +442,26 @@ def grid_summary(result: Results) -> pd.DataFrame:
                       "n_max": n_max, "tail_mass": gp.tail_mass,
                       "status": "unbounded" if gp.unbounded else "ok", "sparse": sparse}
     return pd.DataFrame.from_dict(rows, orient="index")
+
+
+def exact_total_summary(result: Results) -> dict[str, Any]:
+    """Exact summary of ``N_total`` from the grid (what sensitivity grids report).
+
+    Keys ``mean``, ``sd``, ``median``, ``q025``, ``q05``, ``q95``, ``q975``
+    (infinite where the grid misses material mass, as in :func:`grid_summary`)
+    and ``status`` (``ok`` or ``unbounded``).
+    """
+    gp = total_grid(result)
+    levels = {"median": 0.5, **QUANTILES}
+    qs = gp.quantile(list(levels.values()))
+    if gp.unbounded:
+        sd = math.inf
+    else:
+        m = float((gp.n0 * gp.posterior).sum())
+        sd = math.sqrt(max(float((gp.n0.astype(float) ** 2 * gp.posterior).sum()) - m * m,
+                           0.0))
+    return {"mean": gp.mean, "sd": sd, **{k: float(v) for k, v in zip(levels, qs, strict=True)},
+            "status": "unbounded" if gp.unbounded else "ok"}
 
 
 def model_table(result: Results, stratum: str | None = None,

@@ -56,6 +56,7 @@ occupied classes (``occupied_classes``).
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from dataclasses import dataclass
@@ -364,6 +365,7 @@ class LatentClass:
         thin: int | None = None,
         random_seed: int | None = None,
         progress: bool = True,
+        executor: Any = None,
     ) -> Results:
         """Sample the posterior of the total with the Gibbs sampler.
 
@@ -384,12 +386,27 @@ class LatentClass:
             Keep one iteration in ``thin`` (default 50); a chain runs
             ``burn_in + draws * thin`` iterations.
         random_seed : int, optional
-            Same seed, same draws (per-chain seeds are derived from it with
-            :class:`numpy.random.SeedSequence`).  Without a seed one is drawn
-            and recorded, so every result can be reproduced.
+            Same seed, same draws.  Without a seed one is drawn and recorded, so
+            every result can be reproduced.  An unstratified table's chains get
+            seeds ``SeedSequence(random_seed).generate_state(chains)``; with
+            several strata, stratum ``s`` first gets its own seed
+            ``run_seed(random_seed, {"stratum": label_s})`` (a function of its
+            label, not of its position or of the executor; recorded in the root
+            attr ``stratum_seeds``), so
+            ``fit(table.select(label_s), random_seed=stratum_seeds[label_s])``
+            reproduces that stratum's draws, as does a sensitivity grid over
+            ``stratum`` with the same base seed.
         progress : bool, default True
             Show a progress bar (on standard error) when the fit lasts more
-            than a couple of seconds.
+            than a couple of seconds (serial fits only).
+        executor : optional
+            Where the strata are fitted: ``None`` (here, one after another), or
+            any executor of :func:`casualty_models.parallel.open_executor`
+            (``"serial"``, a number of local processes, a dask ``Client`` or its
+            executor, any ``concurrent.futures.Executor``).  The draws are
+            identical whatever the executor; workers send back only the draws
+            the result keeps.  Consider ``parallel=False`` on a busy pool (each
+            fit would otherwise start a thread per chain).
 
         Returns
         -------
@@ -400,7 +417,13 @@ class LatentClass:
             :math:`N`, their weights and each chain's share) and
             ``tempering`` (per stratum: whether tempering was used and why,
             the ladder, the observed count of each rung and the exchange
-            acceptance rates per chain).
+            acceptance rates per chain), ``stratum_seeds``.
+
+        Raises
+        ------
+        CasualtyModelsError
+            When a stratum's fit fails: the error names the stratum (its own
+            error type is kept when it is one of the library's).
 
         Warns
         -----
@@ -448,38 +471,33 @@ class LatentClass:
         if random_seed is None:
             random_seed = int(np.random.SeedSequence().generate_state(1)[0] >> 1)
         n_s = len(table.strata)
-        seeds = np.random.SeedSequence(random_seed).generate_state(
-            n_s * chains, dtype=np.uint32).astype(np.int64).reshape(n_s, chains)
+        labels = [str(x) for x in table.strata]
+        stratum_seeds = {lab: stratum_seed(random_seed, lab, n_s) for lab in labels}
+        run = functools.partial(_fit_stratum, self, table, draws, burn_in, thin, chains)
 
         t0 = time.perf_counter()
-        per: list[dict[str, np.ndarray]] = []
-        temper_info: dict[str, Any] = {}
-        bar = _progress_bar(progress, n_s * chains * (burn_in + draws * thin))
-        try:
-            for s in range(n_s):
-                keep = table.counts[s] > 0
-                pats, cnt = table.patterns[keep], table.counts[s, keep]
-                label = str(table.strata[s])
-                tempered = bool(self.tempering)
-                out = self._run(pats, cnt, draws=draws, burn_in=burn_in, thin=thin,
-                                seeds=seeds[s], tempered=tempered,
-                                progress=None if bar is None else bar.update)
-                per.append(out)
-                info: dict[str, Any] = {"used": tempered}
-                if tempered:
-                    from ._lcmcr_gibbs import ladder, rung_tables
+        from ..parallel import gather, map_runs, named_error
 
-                    lad = ladder(int(self.rungs), float(self.beta_min))
-                    info.update({
-                        "ladder": [float(b) for b in lad],
-                        "rung_observed": [int(v) for v in rung_tables(cnt, lad).sum(axis=1)],
-                        "swap_rate": [[float(v) for v in row] for row in out["swap_rate"]],
-                        "mean_swap_rate": [float(v) for v in out["swap_rate"].mean(axis=0)],
-                    })
-                temper_info[label] = info
-        finally:
-            if bar is not None:
-                bar.close()
+        if executor is None:
+            per: list[dict[str, Any]] = []
+            bar = _progress_bar(progress, n_s * chains * (burn_in + draws * thin))
+            try:
+                for lab in labels:
+                    try:
+                        per.append(run({"stratum": lab}, stratum_seeds[lab],
+                                       None if bar is None else bar.update))
+                    except Exception as exc:  # name the stratum, keep the cause
+                        if n_s == 1:
+                            raise
+                        raise named_error(f"stratum {lab!r}", exc) from exc
+            finally:
+                if bar is not None:
+                    bar.close()
+        else:
+            outcomes, _ = map_runs(run, [{"stratum": lab} for lab in labels],
+                                   [stratum_seeds[lab] for lab in labels], executor=executor)
+            per = gather(outcomes, name="stratum")
+        temper_info = {lab: d.pop("tempering") for lab, d in zip(labels, per, strict=True)}
         wall = time.perf_counter() - t0
 
         obs = table.observed  # (stratum,)
@@ -528,7 +546,8 @@ class LatentClass:
             constant_data=constant,
             extra_attrs={"wall_time": wall, "burn_in": int(burn_in), "thin": int(thin),
                          "iterations_per_chain": int(burn_in + draws * thin),
-                         "modes": modes, "tempering": temper_info},
+                         "modes": modes, "tempering": temper_info,
+                         "stratum_seeds": stratum_seeds},
         )
         result = Results(dt)
         stuck, problems = [], []
@@ -561,6 +580,49 @@ class LatentClass:
                 ConvergenceWarning,
             )
         return result
+
+
+def stratum_seed(random_seed: int, label: str, n_strata: int) -> int:
+    """Seed of one stratum's chains (from its label, never its position).
+
+    The base seed itself for an unstratified table, else
+    ``run_seed(random_seed, {"stratum": label})``.
+    """
+    if n_strata == 1:
+        return int(random_seed)
+    from ..parallel import run_seed
+
+    return run_seed(int(random_seed), {"stratum": label})
+
+
+def _fit_stratum(model: LatentClass, table: CaptureTable, draws: int, burn_in: int,
+                 thin: int, chains: int, settings: dict[str, Any], seed: int | None,
+                 progress: Any = None) -> dict[str, Any]:
+    """Fit one stratum (serially, or as a run of :func:`casualty_models.parallel.map_runs`).
+
+    Returns only what the result keeps: the draws (``n0``, ``alpha``,
+    ``prob_missed``, ``class_sizes``, ``occupied``) and the ``tempering`` record.
+    """
+    s = table.strata.index(settings["stratum"])
+    keep = table.counts[s] > 0
+    pats, cnt = table.patterns[keep], table.counts[s, keep]
+    chain_seeds = np.random.SeedSequence(seed).generate_state(chains, dtype=np.uint32)
+    tempered = bool(model.tempering)
+    out = model._run(pats, cnt, draws=draws, burn_in=burn_in, thin=thin,
+                     seeds=chain_seeds.astype(np.int64), tempered=tempered, progress=progress)
+    info: dict[str, Any] = {"used": tempered}
+    if tempered:
+        from ._lcmcr_gibbs import ladder, rung_tables
+
+        lad = ladder(int(model.rungs), float(model.beta_min))
+        info.update({
+            "ladder": [float(b) for b in lad],
+            "rung_observed": [int(v) for v in rung_tables(cnt, lad).sum(axis=1)],
+            "swap_rate": [[float(v) for v in row] for row in out["swap_rate"]],
+            "mean_swap_rate": [float(v) for v in out["swap_rate"].mean(axis=0)],
+        })
+    kept = {k: out[k] for k in ("n0", "alpha", "prob_missed", "class_sizes", "occupied")}
+    return {**kept, "tempering": info}
 
 
 def dispersed_starts(chains: int) -> np.ndarray:

@@ -6,6 +6,7 @@ holds the model only.  Nothing here prints or plots.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import Any
 
@@ -211,6 +212,8 @@ def backtest(
     chains: int = 4,
     tune: int = 1000,
     random_seed: int | None = 1,
+    executor: Any = None,
+    fit_kwargs: dict[str, Any] | None = None,
 ) -> pd.DataFrame:
     """Score daily nowcasts at several analysis dates against the eventual counts.
 
@@ -219,39 +222,90 @@ def backtest(
     not yet known), the model is fitted, and the periods ``lags[0]`` to
     ``lags[1]`` days before the analysis date are scored against the number
     of records eventually reported for them (with a delay up to
-    ``max_delay``).  Every analysis date has the same triangle layout, so
-    one PyMC graph is built and re-used.
+    ``max_delay``).
+
+    Parameters
+    ----------
+    random_seed : int or None, default 1
+        Base seed.  The fit at analysis date ``d`` uses
+        ``run_seed(random_seed, {"now": "YYYY-MM-DD"})`` (a function of the
+        base seed and the date only, column ``seed``), so the scores do not
+        depend on the executor, on the other dates or on their order.
+    executor : optional
+        Where the analysis dates are fitted: ``None`` (here, one after
+        another) or any executor of
+        :func:`casualty_models.parallel.open_executor` (local processes, a dask
+        cluster).  Workers send back the score table of their date only.
+    fit_kwargs : mapping, optional
+        Further options of :meth:`Nowcast.fit` (``nuts_sampler``, ``target_accept``,
+        ``progress``); on an executor they must be given here, since a
+        ``sampling_options`` block of this process does not reach the workers.
 
     Returns
     -------
     DataFrame with one row per (analysis date, period): the columns of
-    :func:`score_nowcast` plus ``now`` and ``reported``.
+    :func:`score_nowcast` plus ``now``, ``reported``, ``seed`` and
+    ``wall_time`` (seconds of the fit).
+
+    Raises
+    ------
+    CasualtyModelsError
+        When the fit at one analysis date fails: the error names the date (``now'...'``).
     """
+    from ..parallel import gather, map_runs, named_error, run_seed
+
     model = model or Nowcast()
+    nows_ts = [pd.Timestamp(now).normalize() for now in nows]
+    labels = [str(t.date()) for t in nows_ts]
+    if len(set(labels)) != len(labels):
+        raise DataValidationError(
+            f"nows={labels}: an analysis date repeats; expected distinct dates."
+        )
     ev = pd.to_datetime(data[event_date]).dt.normalize()
     rep = pd.to_datetime(data[report_date]).dt.normalize()
     delay_days = (rep - ev).dt.days
-    eventual = ev[delay_days <= max_delay].value_counts()
-    frames = []
-    pm_model = None
-    for k, now in enumerate(nows):
-        now_ts = pd.Timestamp(now).normalize()
-        start = now_ts - pd.Timedelta(days=window - 1)
-        sub = data[(ev >= start).to_numpy()]
-        tri = ReportingTriangle.from_line_list(
-            sub, event_date=event_date, report_date=report_date, now=now_ts,
-            max_delay=max_delay, start=start, long_delays="drop", source="backtest")
-        if pm_model is None:
-            pm_model = model.build_model(tri)
-        seed = None if random_seed is None else random_seed + k
-        res = model.fit(tri, draws=draws, chains=chains, tune=tune, random_seed=seed,
-                        model=pm_model)
-        days = [now_ts - pd.Timedelta(days=d) for d in range(lags[1], lags[0] - 1, -1)]
-        truth = pd.Series({str(d.date()): int(eventual.get(d, 0)) for d in days})
-        sc = score_nowcast(res, truth)
-        labels = tri.period_labels
-        sc["reported"] = [int(tri.reported[:, labels.index(p)].sum()) for p in sc.index]
-        sc["now"] = str(now_ts.date())
-        sc["wall_time"] = float(res.tree.attrs["wall_time"])
-        frames.append(sc.reset_index())
+    counts = ev[delay_days <= max_delay].value_counts()
+    eventual = {str(d.date()): int(v)
+                for d, v in zip(pd.DatetimeIndex(counts.index), counts.to_numpy(), strict=True)}
+    settings = [{"now": lab} for lab in labels]
+    seeds: list[int | None] = [None if random_seed is None else run_seed(random_seed, st)
+                               for st in settings]
+    run = functools.partial(_backtest_one, data, event_date, report_date, max_delay, window,
+                            (int(lags[0]), int(lags[1])), model, eventual,
+                            {**(fit_kwargs or {}), "draws": draws, "chains": chains,
+                             "tune": tune})
+    if executor is None:
+        frames = []
+        for st, seed in zip(settings, seeds, strict=True):
+            try:
+                frames.append(run(st, seed))
+            except Exception as exc:  # name the date, keep the cause
+                raise named_error(f"now {st['now']!r}", exc) from exc
+    else:
+        outcomes, _ = map_runs(run, settings, seeds, executor=executor)
+        frames = gather(outcomes, name="now")
     return pd.concat(frames, ignore_index=True)
+
+
+def _backtest_one(data: pd.DataFrame, event_date: str, report_date: str, max_delay: int,
+                  window: int, lags: tuple[int, int], model: Nowcast,
+                  eventual: dict[str, int], fit_kwargs: dict[str, Any],
+                  settings: dict[str, Any], seed: int | None) -> pd.DataFrame:
+    """Scores of the nowcast at one analysis date (a run of ``map_runs``, or serial)."""
+    now_ts = pd.Timestamp(settings["now"])
+    start = now_ts - pd.Timedelta(days=window - 1)
+    ev = pd.to_datetime(data[event_date]).dt.normalize()
+    sub = data[(ev >= start).to_numpy()]
+    tri = ReportingTriangle.from_line_list(
+        sub, event_date=event_date, report_date=report_date, now=now_ts,
+        max_delay=max_delay, start=start, long_delays="drop", source="backtest")
+    res = model.fit(tri, **fit_kwargs, random_seed=seed)
+    days = [now_ts - pd.Timedelta(days=d) for d in range(lags[1], lags[0] - 1, -1)]
+    truth = pd.Series({str(d.date()): eventual.get(str(d.date()), 0) for d in days})
+    sc = score_nowcast(res, truth)
+    labels = tri.period_labels
+    sc["reported"] = [int(tri.reported[:, labels.index(p)].sum()) for p in sc.index]
+    sc["now"] = str(now_ts.date())
+    sc["seed"] = -1 if seed is None else seed
+    sc["wall_time"] = float(res.tree.attrs["wall_time"])
+    return sc.reset_index()

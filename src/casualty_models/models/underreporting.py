@@ -77,7 +77,16 @@ from ..errors import DataValidationError, IdentifiabilityWarning, PriorError, wa
 from ..priors import BetaPrior, inverse_n_prior, prior_record
 from ..results import Results, build_datatree, posterior_array
 from ..validation import check_choice, check_number
-from ._base import check_draw_bound, check_sampling_args, negbin_unobserved, nuts_results, run_nuts
+from ._base import (
+    DensityKernel,
+    check_draw_bound,
+    check_sampling_args,
+    negbin_unobserved,
+    nuts_results,
+    resolve_nuts_sampler,
+    run_kernel_nuts,
+    run_nuts,
+)
 
 __all__ = ["UnderReporting", "fixed_multiplier_range"]
 
@@ -271,6 +280,19 @@ class UnderReporting:
 
     def _nuts(self, counts: ConfirmedCounts, *, draws: int, chains: int, tune: int,
               random_seed: int | None, nuts_sampler: str | None = None) -> tuple[Any, float]:
+        # a high target acceptance: with little data the hierarchical prior has a mild
+        # funnel in the between-strata sd even when non-centred
+        if resolve_nuts_sampler(nuts_sampler) == "nutpie":
+            # the same density written out in Numba and cached on disk: a cold process
+            # skips PyMC's import and the graph's Numba compilation (~10 s)
+            return run_kernel_nuts(self.density_kernel(counts), draws=draws, tune=tune,
+                                   chains=chains, random_seed=random_seed, target_accept=0.95)
+        return run_nuts(self._pymc_model(counts), draws=draws, tune=tune, chains=chains,
+                        random_seed=random_seed, nuts_sampler=nuts_sampler,
+                        target_accept=0.95)
+
+    def _pymc_model(self, counts: ConfirmedCounts) -> Any:
+        """The PyMC model of the NUTS path (the reference for :meth:`density_kernel`)."""
         import pymc as pm
 
         beta = self.coverage_prior
@@ -297,11 +319,46 @@ class UnderReporting:
             if counts.audit_found is not None:
                 pm.Binomial("audit", n=counts.audit_checked, p=coverage,
                             observed=counts.audit_found, dims="stratum")
-        # a high target acceptance: with little data the hierarchical prior has a mild
-        # funnel in the between-strata sd even when non-centred
-        return run_nuts(model, draws=draws, tune=tune, chains=chains, random_seed=random_seed,
-                        nuts_sampler=nuts_sampler,
-                        target_accept=0.95)
+        return model
+
+    def density_kernel(self, counts: ConfirmedCounts) -> DensityKernel:
+        """The NUTS path's log density as a Numba kernel for nutpie (same as the PyMC model)."""
+        from . import _underreporting_kernel as uk
+
+        beta = self.coverage_prior
+        n_s = len(counts.strata)
+        mode = "shared" if n_s == 1 or self.pooling == "shared" else self.pooling
+        share = self.between_strata_share
+        share_arg: tuple[float, float] | float = (
+            (float(share.alpha), float(share.beta)) if isinstance(share, BetaPrior)
+            else float(share))
+        m, v = beta.logit_normal_approx() if mode == "partial" else (0.0, 1.0)
+        blob = uk.pack(n_strata=n_s, mode=mode, a=float(beta.alpha), b=float(beta.beta),
+                       share=share_arg, m=float(m), v=float(v), found=counts.audit_found,
+                       checked=counts.audit_checked)
+        has_rho = isinstance(share_arg, tuple)
+        layout = uk.expanded_layout(n_s, mode, has_rho)
+        mean_logit = float(np.log(beta.alpha / beta.beta))
+        share_logit = (float(np.log(share_arg[0] / share_arg[1]))
+                       if isinstance(share_arg, tuple) else 0.0)
+
+        def initial_point(seed: int) -> np.ndarray:
+            # PyMC's default: support points (Beta: the mean), jittered by U(-1, 1)
+            if mode == "shared":
+                base = [mean_logit]
+            elif mode == "independent":
+                base = [mean_logit] * n_s
+            else:
+                base = ([share_logit] if has_rho else []) + [0.0] * (1 + n_s)
+            x0 = np.asarray(base, dtype=float)
+            return x0 + np.random.default_rng(seed).uniform(-1.0, 1.0, size=x0.size)
+
+        return DensityKernel(
+            n_dim=uk.n_params(n_s, mode, has_rho), logp=uk.logp_cfunc, expand=uk.expand_cfunc,
+            data=blob, names=tuple(n for n, _, _ in layout),
+            shapes=tuple(sh for _, sh, _ in layout),
+            dims={n: d for n, _, d in layout if d},
+            coords={"stratum": list(counts.strata)}, initial_point=initial_point)
 
     def _package(self, counts: ConfirmedCounts, params: dict[str, np.ndarray],
                  n_draws: np.ndarray, unobs: np.ndarray, sampler: str,
