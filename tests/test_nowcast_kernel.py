@@ -82,6 +82,7 @@ def test_kernel_equals_the_pymc_density(case):
     assert kernel.n_dim == sum(int(np.prod(s)) for s in shapes)
     rng = np.random.default_rng(0)
     diffs, grads = [], []
+    scale = 1.0
     for i in range(5):
         x = kernel.initial_point(i) + rng.normal(0.0, 0.3, kernel.n_dim)
         point, o = {}, 0
@@ -91,10 +92,14 @@ def test_kernel_equals_the_pymc_density(case):
             o += size
         g = np.zeros(kernel.n_dim)
         ours = nk.logp_grad(x, g, kernel.data)
-        diffs.append(ours - float(logp(point)))
+        ref = float(logp(point))
+        scale = max(scale, abs(ref))
+        diffs.append(ours - ref)
         grads.append((g, dlogp(point)))
-    # the same constant everywhere (the kernel drops normalising constants)
-    np.testing.assert_allclose(diffs, diffs[0], rtol=0, atol=1e-8 * max(1.0, abs(diffs[0])))
+    # the same constant everywhere (the kernel drops normalising constants), to rounding:
+    # PyTensor's Python implementations (FAST_COMPILE) differ from its C ones by ~5e-9 of
+    # the density on sharply peaked lognormal delays; the kernel equals the C ones there
+    np.testing.assert_allclose(diffs, diffs[0], rtol=0, atol=1e-8 * scale)
     for g, ref in grads:
         np.testing.assert_allclose(g, ref, rtol=1e-8, atol=1e-8)
 

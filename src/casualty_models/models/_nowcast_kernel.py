@@ -28,14 +28,14 @@ Log density (constants dropped):
        - \tfrac{1}{2 \cdot 9} \sum_s (\log\lambda_{s,1} - \log r)^2 \\
       &- \sum_{s, t>1} \Big[\frac{(\log\lambda_{s,t} - \log\lambda_{s,t-1})^2}
          {2\sigma_\lambda^2} + \log\sigma_\lambda\Big]
-       - \tfrac12 e^{2c} + c
-       + \sum_{s, t \in \text{obs}} \log \mathrm{NegBin}(R_{s,t} \mid e^{m_{s,t}}, \phi) \\
-      &+ \sum_{t,d\ \text{known}} Y_{t,d} \log \pi_{t,d} - \sum_t R_{\cdot t} \log F_t,
+       - \tfrac12 e^{2c} + c \\
+      &+ \sum_{s,\,t,\,d\ \text{known}} \log \mathrm{NegBin}\big(y_{s,t,d} \mid
+         e^{m_{s,t}} \pi_{t,d} / F_t,\ \phi\big),
 
 with :math:`\log\lambda_{s,t} = m_{s,t} - \log F_t`, :math:`\phi = 1/(e^{2c} +
 10^{-6})`, :math:`\pi` the delay pmf (line lists) or the masses between
-successive known delays (snapshots), :math:`F_t` the delay CDF at the last
-known delay, and :math:`Y_{t,d} = \sum_s y_{s,t,d}`.  The gradient is the
+successive known delays (snapshots), and :math:`F_t` the delay CDF at the
+last known delay.  The gradient is the
 reverse pass of the same computation, written by hand; ``tests/test_nowcast_kernel.py``
 checks both against PyTensor's automatic differentiation of the PyMC model.
 
@@ -69,7 +69,8 @@ def pack(*, n_strata: int, n_periods: int, max_delay: int, drift: bool, hazard: 
     ``interp`` (T, K), ``gaps`` (K-1) the knot interpolation; ``centre`` (D)
     hazard prior centres; ``last`` (T) last known delay (-1 if none); ``prev``
     (T, D+1) previous known delay (-1 if none); ``known`` (T, D+1) mask;
-    ``counts`` (S, T, D+1) increments at known delays; ``reported`` (S, T).
+    ``counts`` (S, T, D+1) increments at known delays (every known cell is read,
+    zeros included); ``reported`` (S, T).
     """
     s, t, d1 = counts.shape
     k1 = len(gaps) if drift else 0
@@ -78,7 +79,7 @@ def pack(*, n_strata: int, n_periods: int, max_delay: int, drift: bool, hazard: 
                        *lognormal, log_rate])
     assert header.size == _HEADER and (s, t, d1) == (n_strata, n_periods, max_delay + 1)
     known_f = np.asarray(known, dtype=float)
-    y = (np.asarray(counts, dtype=float) * known_f[None]).sum(axis=0)
+    y = np.asarray(counts, dtype=float) * known_f[None]
     xlog = np.log(np.arange(1, max_delay + 1, dtype=float))
     parts = [header,
              (np.asarray(interp, float) if drift else np.zeros((t, 1))).ravel(),
@@ -124,8 +125,8 @@ def _unpack(blob):
     o += t * d1
     known = blob[o:o + t * d1].reshape((t, d1))
     o += t * d1
-    y = blob[o:o + t * d1].reshape((t, d1))
-    o += t * d1
+    y = blob[o:o + s * t * d1].reshape((s, t, d1))
+    o += s * t * d1
     rep = blob[o:o + s * t].reshape((s, t))
     o += s * t
     rsum = blob[o:o + t]
@@ -289,7 +290,8 @@ def logp_grad(x, grad, blob):
             g_ll[s, t] += g
             g_ll[s, t - 1] -= g
             g_sdl += dif * dif * inv_var / sdl - 1.0 / sdl
-    # dispersion and the reported-so-far negative binomials
+    # dispersion, and every known cell: y ~ NegBin(lambda pi / ..., phi) with
+    # lambda pi = m pi / F (the cell's own overdispersion: reports come in batches)
     inv = math.exp(x[k_c])
     lp += -0.5 * inv * inv + x[k_c]
     alpha = 1.0 / (inv * inv + 1e-6)
@@ -297,47 +299,54 @@ def logp_grad(x, grad, blob):
     lg_a = math.lgamma(alpha)
     dg_a = digamma(alpha)
     log_a = math.log(alpha)
-    for t in range(t_n):
-        if last[t] < 0:
-            continue
-        for s in range(s_n):
-            lm = x[k_m + s * t_n + t]
-            mu = math.exp(lm)
-            r = rep[s, t]
-            lam = math.log(alpha + mu)
-            lp += (math.lgamma(r + alpha) - lg_a - math.lgamma(r + 1.0)
-                   + alpha * (log_a - lam) + r * (lm - lam))
-            grad[k_m + s * t_n + t] += r - (r + alpha) * mu / (alpha + mu)
-            g_alpha += (digamma(r + alpha) - dg_a + log_a + 1.0 - lam
-                        - (r + alpha) / (alpha + mu))
-    grad[k_c] = g_alpha * (-2.0 * inv * inv * alpha * alpha) - inv * inv + 1.0
-    # the known increments given R: masses of the delay ranges, renormalised by F_t
     g_lpmf = np.zeros((t_n, d1))
     g_lcdf = np.zeros((t_n, d1))
     for t in range(t_n):
-        lp -= rsum[t] * log_f[t]
-        g_logf[t] -= rsum[t]
-        for j in range(d1):
-            if known[t, j] < 0.5 or y[t, j] == 0.0:
+        for j in range(int(last[t]) + 1):
+            if known[t, j] < 0.5:
                 continue
+            clipped = False
+            mass = 1.0
+            cdf_j = 0.0
+            cdf_p = 0.0
+            p = -1
             if not snaps:
-                lp += y[t, j] * log_pmf[t, j]
-                g_lpmf[t, j] += y[t, j]
-                continue
-            cdf_j = math.exp(log_cdf[t, j])
-            p = int(prev[t, j])
-            cdf_p = math.exp(log_cdf[t, p]) if p >= 0 else 0.0
-            mass = cdf_j - cdf_p
-            if mass < 1e-12:
-                lp += y[t, j] * math.log(1e-12)
-            elif mass > 1.0:
-                pass
+                lpi = log_pmf[t, j]
             else:
-                lp += y[t, j] * math.log(mass)
-                gm = y[t, j] / mass
+                cdf_j = math.exp(log_cdf[t, j])
+                p = int(prev[t, j])
+                cdf_p = math.exp(log_cdf[t, p]) if p >= 0 else 0.0
+                mass = cdf_j - cdf_p
+                if mass < 1e-12:
+                    clipped = True
+                    lpi = math.log(1e-12)
+                elif mass > 1.0:
+                    clipped = True
+                    lpi = 0.0
+                else:
+                    lpi = math.log(mass)
+            g_pi = 0.0
+            for s in range(s_n):
+                lmu = x[k_m + s * t_n + t] + lpi - log_f[t]
+                mu = math.exp(lmu)
+                n = y[s, t, j]
+                lam = math.log(alpha + mu)
+                lp += (math.lgamma(n + alpha) - lg_a - math.lgamma(n + 1.0)
+                       + alpha * (log_a - lam) + n * (lmu - lam))
+                g_mu = n - (n + alpha) * mu / (alpha + mu)
+                grad[k_m + s * t_n + t] += g_mu
+                g_pi += g_mu
+                g_logf[t] -= g_mu
+                g_alpha += (digamma(n + alpha) - dg_a + log_a + 1.0 - lam
+                            - (n + alpha) / (alpha + mu))
+            if not snaps:
+                g_lpmf[t, j] += g_pi
+            elif not clipped:
+                gm = g_pi / mass
                 g_lcdf[t, j] += gm * cdf_j
                 if p >= 0:
                     g_lcdf[t, p] -= gm * cdf_p
+    grad[k_c] = g_alpha * (-2.0 * inv * inv * alpha * alpha) - inv * inv + 1.0
     # log lambda = m - log F: the walk's gradient reaches m and log F
     for s in range(s_n):
         for t in range(t_n):
