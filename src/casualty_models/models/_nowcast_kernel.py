@@ -102,7 +102,7 @@ def n_params(n_strata: int, n_periods: int, max_delay: int, drift: bool, hazard:
     return n + n_strata * n_periods + 1
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def _unpack(blob):
     s = int(blob[1])
     t = int(blob[2])
@@ -133,7 +133,7 @@ def _unpack(blob):
     return s, t, d, k1, interp, sqrt_gaps, centre, xlog, last, prev, known, y, rep, rsum
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def _delay(x, blob, gamma, log_pmf, aux, aux2, upto):
     """Forward pass of the delay: fills ``gamma`` (T), ``log_pmf`` (T, D+1).
 
@@ -206,7 +206,7 @@ def _delay(x, blob, gamma, log_pmf, aux, aux2, upto):
     return lp
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def _log_cdf(log_pmf, log_cdf, e, cs, need, upto):
     """Running log-sum-exp along delays (as the PyMC model: shift by the row max).
 
@@ -229,7 +229,7 @@ def _log_cdf(log_pmf, log_cdf, e, cs, need, upto):
                 log_cdf[t, j] = math.log(cs[t, j]) + top
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def logp_grad(x, grad, blob):
     """Log density at ``x`` (constants dropped); writes its gradient into ``grad``."""
     s_n, t_n, d, k1, interp, sqrt_gaps, centre, xlog, last, prev, known, y, rep, rsum = \
@@ -414,7 +414,7 @@ def logp_grad(x, grad, blob):
     return lp
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def expand(x, out, blob):
     """Posterior variables of one draw, in :func:`expanded_names` order, into ``out``."""
     lay = _unpack(blob)

@@ -59,13 +59,13 @@ def n_params(n_strata: int, mode: str, has_rho: bool) -> int:
     return int(has_rho) + 1 + n_strata
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def _log_sig(x):
     """(log sigma(x), log(1 - sigma(x)))."""
     return -log1pexp(-x), -log1pexp(x)
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def logp_grad(x, grad, blob):
     """Log density at ``x`` (constants dropped); writes its gradient into ``grad``."""
     s_n = int(blob[1])
@@ -136,7 +136,7 @@ def logp_grad(x, grad, blob):
     return lp
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def expand(x, out, blob):
     """Posterior variables of one draw, in :func:`expanded_layout` order, into ``out``."""
     s_n = int(blob[1])
