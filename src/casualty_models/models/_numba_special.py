@@ -9,10 +9,32 @@ code from the on-disk cache instead of compiling again.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from numba import njit
 
-__all__ = ["digamma", "log1pexp", "sigmoid"]
+__all__ = ["digamma", "log1pexp", "numba_opt_level", "sigmoid"]
+
+
+@contextmanager
+def numba_opt_level(level: int) -> Iterator[None]:
+    """Compile the Numba functions of the block at LLVM optimisation ``level``.
+
+    The same setting as the ``NUMBA_OPT`` environment variable, for one block.
+    Measured on the nowcast kernel: level 1 instead of 3 compiles in 10.0 s
+    instead of 11.8 s, and samples HUS (2 x 500 draws) in the same 2.5 s; level
+    0 compiles in 8.6 s but samples six times slower.
+    """
+    from numba.core import config
+    from numba.core.config import _OptLevel
+
+    old = config.OPT  # type: ignore[attr-defined]  # set from the environment at import
+    config.OPT = _OptLevel(level)  # type: ignore[attr-defined]
+    try:
+        yield
+    finally:
+        config.OPT = old  # type: ignore[attr-defined]
 
 
 @njit(cache=True, nogil=True)
