@@ -95,6 +95,19 @@ def _progress(progress: bool | None) -> bool:
     return bool(progress)
 
 
+def _run_settings(progress: bool | None, cores: int | None,
+                  random_seed: int | None) -> tuple[bool, int | None, int]:
+    """Progress display, threads and seed of a NUTS run (arguments, else the block's options).
+
+    A seed is always passed down (drawn here if none was given), so a fit is repeatable.
+    """
+    if cores is None:
+        cores = (_OPTIONS.get() or {}).get("cores")
+    if random_seed is None:
+        random_seed = int(np.random.SeedSequence().generate_state(1)[0])
+    return _progress(progress), cores, int(random_seed)
+
+
 def graph_key(model: Any) -> str:
     """A key identifying ``model``'s log density: structure, constants and coordinates.
 
@@ -186,11 +199,7 @@ def run_nuts(
     in an in-process cache, so refits of the same structure skip compilation.
     """
     sampler = resolve_nuts_sampler(nuts_sampler)
-    show = _progress(progress)
-    if cores is None:
-        cores = (_OPTIONS.get() or {}).get("cores")
-    if random_seed is None:  # a seed is always passed down, so a fit is repeatable
-        random_seed = int(np.random.SeedSequence().generate_state(1)[0])
+    show, cores, random_seed = _run_settings(progress, cores, random_seed)
     t0 = time.perf_counter()
     if sampler == "nutpie":
         import nutpie
@@ -348,11 +357,7 @@ def run_kernel_nuts(
     """
     import nutpie
 
-    show = _progress(progress)
-    if cores is None:
-        cores = (_OPTIONS.get() or {}).get("cores")
-    if random_seed is None:
-        random_seed = int(np.random.SeedSequence().generate_state(1)[0])
+    show, cores, random_seed = _run_settings(progress, cores, random_seed)
     t0 = time.perf_counter()
     tree = nutpie.sample(
         _kernel_model(kernel), draws=draws, tune=tune, chains=chains,

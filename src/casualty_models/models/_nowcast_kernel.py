@@ -62,15 +62,14 @@ def pack(*, n_strata: int, n_periods: int, max_delay: int, drift: bool, hazard: 
          snapshots: bool, intensity_drift: float, delay_drift: float, hazard_sd: float,
          lognormal: tuple[float, float, float, float], log_rate: float,
          interp: np.ndarray, gaps: np.ndarray, centre: np.ndarray, last: np.ndarray,
-         prev: np.ndarray, known: np.ndarray, counts: np.ndarray,
-         reported: np.ndarray) -> np.ndarray:
+         prev: np.ndarray, known: np.ndarray, counts: np.ndarray) -> np.ndarray:
     """One float64 array with the layout, constants and counts the callbacks read.
 
     ``interp`` (T, K), ``gaps`` (K-1) the knot interpolation; ``centre`` (D)
     hazard prior centres; ``last`` (T) last known delay (-1 if none); ``prev``
     (T, D+1) previous known delay (-1 if none); ``known`` (T, D+1) mask;
     ``counts`` (S, T, D+1) increments at known delays (every known cell is read,
-    zeros included); ``reported`` (S, T).
+    zeros included).
     """
     s, t, d1 = counts.shape
     k1 = len(gaps) if drift else 0
@@ -86,8 +85,7 @@ def pack(*, n_strata: int, n_periods: int, max_delay: int, drift: bool, hazard: 
              np.sqrt(np.asarray(gaps, float)) if drift else np.zeros(0),
              np.asarray(centre, float).ravel(), xlog,
              np.asarray(last, float), np.asarray(prev, float).ravel(), known_f.ravel(),
-             y.ravel(), np.asarray(reported, float).ravel(),
-             np.asarray(reported, float).sum(axis=0)]
+             y.ravel()]
     out = np.ascontiguousarray(np.concatenate(parts))
     out[0] = out.size
     return out
@@ -126,11 +124,7 @@ def _unpack(blob):
     known = blob[o:o + t * d1].reshape((t, d1))
     o += t * d1
     y = blob[o:o + s * t * d1].reshape((s, t, d1))
-    o += s * t * d1
-    rep = blob[o:o + s * t].reshape((s, t))
-    o += s * t
-    rsum = blob[o:o + t]
-    return s, t, d, k1, interp, sqrt_gaps, centre, xlog, last, prev, known, y, rep, rsum
+    return s, t, d, k1, interp, sqrt_gaps, centre, xlog, last, prev, known, y
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
@@ -232,8 +226,7 @@ def _log_cdf(log_pmf, log_cdf, e, cs, need, upto):
 @njit(cache=True, nogil=True, error_model="numpy")
 def logp_grad(x, grad, blob):
     """Log density at ``x`` (constants dropped); writes its gradient into ``grad``."""
-    s_n, t_n, d, k1, interp, sqrt_gaps, centre, xlog, last, prev, known, y, rep, rsum = \
-        _unpack(blob)
+    s_n, t_n, d, k1, interp, sqrt_gaps, centre, xlog, last, prev, known, y = _unpack(blob)
     drift = blob[4] > 0.5
     hazard = blob[5] > 0.5
     snaps = blob[6] > 0.5

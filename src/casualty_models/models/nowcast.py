@@ -303,8 +303,6 @@ class Nowcast:
             pm.Deterministic("intensity", pt.exp(log_lam), dims=("stratum", "period"))
             inv = pm.HalfNormal("inv_sqrt_dispersion", sigma=1.0)
             alpha = pm.Deterministic("dispersion", 1.0 / (inv**2 + 1e-6))
-            rep = pm.Data("reported_so_far", triangle.reported.astype(np.int64),
-                          dims=("stratum", "period"))
             # every known cell is its own negative binomial with mean lambda_t pi_{t,d}
             # (= m_t pi_{t,d} / F_t): reports arrive in batches, so the cells of a period
             # scatter around the delay distribution more than a multinomial allows
@@ -317,7 +315,6 @@ class Nowcast:
             log_mu = log_m[:, :, None] + log_pi[None] - log_f[None, :, None]
             cells = pm.logp(pm.NegativeBinomial.dist(mu=pt.exp(log_mu), alpha=alpha), y)
             pm.Potential("cells", (cells * known[None]).sum())
-            del rep  # kept as data for set_data and the layout; the cells carry the counts
         model._cm_layout = _layout(triangle)
         return model
 
@@ -402,8 +399,7 @@ class Nowcast:
             model = self.build_model(triangle)
         else:
             with model:
-                pm.set_data({"count": _dense_counts(triangle),
-                             "reported_so_far": triangle.reported.astype(np.int64)})
+                pm.set_data({"count": _dense_counts(triangle)})
         tree, wall = run_nuts(model, draws=draws, tune=tune, chains=chains,
                               random_seed=random_seed, target_accept=target_accept,
                               nuts_sampler=nuts_sampler, progress=progress)
@@ -438,7 +434,7 @@ class Nowcast:
             delay_drift=self.delay_drift, hazard_sd=self.hazard_prior_sd, lognormal=lognormal,
             log_rate=float(np.log(rate)), interp=interp, gaps=gaps, centre=centre,
             last=triangle.last_known_delay, prev=prev, known=known,
-            counts=_dense_counts(triangle), reported=triangle.reported)
+            counts=_dense_counts(triangle))
         n_gaps = len(gaps) if drift else 0
         layout = nk.expanded_layout(n_s, n_t, dmax, drift, hazard, n_gaps)
         n_dim = nk.n_params(n_s, n_t, dmax, drift, hazard, n_gaps)
