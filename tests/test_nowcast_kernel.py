@@ -104,20 +104,24 @@ def test_kernel_equals_the_pymc_density(case):
         np.testing.assert_allclose(g, ref, rtol=1e-8, atol=1e-8)
 
 
-def test_expand_gives_the_pymc_deterministics():
-    """delay_pmf, intensity and dispersion of a draw equal the PyMC model's deterministics."""
+def test_derive_gives_the_pymc_deterministics():
+    """delay_pmf, intensity and dispersion of a draw equal the PyMC model's deterministics,
+    and derive() gives every declared variable in its declared shape, draw by draw."""
     tri = _hus()
     model = Nowcast()
     kernel = model.density_kernel(tri)
     pm_model = model.build_model(tri)
     x = kernel.initial_point(7)
-    out = np.zeros(kernel.n_expanded)
-    nk.expand(x, out, kernel.data)
-    values, o = {}, 0
+    x2 = kernel.initial_point(8)
+    both = nk.derive(np.stack([x, x2])[None], kernel.data)  # (chain 1, draw 2, n_dim)
+    assert set(both) == set(kernel.names)
     for n, s in zip(kernel.names, kernel.shapes, strict=True):
-        size = int(np.prod(s))
-        values[n] = out[o:o + size].reshape(s)
-        o += size
+        assert both[n].shape == (1, 2, *s), n
+    values = {n: v[0, 0] for n, v in both.items()}
+    # each draw is derived on its own: the second equals a derivation of it alone
+    alone = nk.derive(x2[None, None], kernel.data)
+    for n in kernel.names:
+        np.testing.assert_array_equal(both[n][0, 1], alone[n][0, 0])
     point, o = {}, 0
     for v in pm_model.value_vars:
         size = int(np.prod(pm_model.initial_point()[v.name].shape))

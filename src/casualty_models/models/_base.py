@@ -261,9 +261,6 @@ class DensityKernel:
         Length of the unconstrained parameter vector.
     logp : numba CFunc
         :data:`KERNEL_LOGP_SIGNATURE`; writes the gradient and the log density.
-    expand : numba CFunc
-        :data:`KERNEL_EXPAND_SIGNATURE`; writes the ``n_expanded`` values of the
-        posterior variables of one draw, in ``names`` order, each C-ordered.
     data : float64 array
         Everything the callbacks read (layout, constants, counts), passed as
         their last argument; a new fit with other counts passes another array
@@ -276,11 +273,18 @@ class DensityKernel:
         nutpie's mass-matrix adaptation; ``"low_rank"`` (diagonal plus the
         leading eigenvectors of the draws' covariance) suits posteriors with a
         few strongly correlated directions, such as random walks.
+    expand : numba CFunc, optional
+        :data:`KERNEL_EXPAND_SIGNATURE`; writes the ``n_expanded`` values of the
+        posterior variables of one draw, in ``names`` order, each C-ordered.
+    derive : callable, optional
+        Instead of ``expand`` (exactly one is given): ``(draws, data) -> {name:
+        array}``, the posterior variables of the unconstrained draws (chain,
+        draw, n_dim), computed in Python after sampling.  It spares Numba a
+        second callback to compile on a first run.
     """
 
     n_dim: int
     logp: Any
-    expand: Any
     data: np.ndarray
     names: tuple[str, ...]
     shapes: tuple[tuple[int, ...], ...]
@@ -288,6 +292,12 @@ class DensityKernel:
     coords: dict[str, Any]
     initial_point: Any
     adaptation: str = "diag"
+    expand: Any = None
+    derive: Any = None
+
+    def __post_init__(self) -> None:
+        if (self.expand is None) == (self.derive is None):
+            raise ValueError("a DensityKernel needs exactly one of expand and derive")
 
     @property
     def n_expanded(self) -> int:
@@ -301,7 +311,17 @@ def _kernel_model(kernel: DensityKernel) -> Any:
     from nutpie.sample import CompiledModel
 
     data = np.ascontiguousarray(kernel.data, dtype=np.float64)
-    coords = {k: pd.Index(v) for k, v in kernel.coords.items()}  # nutpie's coordinate type
+    if kernel.derive is None:
+        expand_fn, n_out = kernel.expand, kernel.n_expanded
+        names, shapes, dims = kernel.names, kernel.shapes, kernel.dims
+        coords = {k: pd.Index(v) for k, v in kernel.coords.items()}  # nutpie's type
+    else:  # nutpie stores the unconstrained draws; derive() names them afterwards
+        from ._kernel_identity import identity_expand
+
+        expand_fn, n_out = identity_expand, kernel.n_dim
+        names, shapes = (_UNCONSTRAINED,), ((kernel.n_dim,),)
+        dims = {_UNCONSTRAINED: (_UNCONSTRAINED,)}
+        coords = {_UNCONSTRAINED: pd.Index(np.arange(kernel.n_dim))}
 
     @dataclass(frozen=True)
     class _Compiled(CompiledModel):
@@ -311,7 +331,7 @@ def _kernel_model(kernel: DensityKernel) -> Any:
 
         @property
         def shapes(self) -> dict[str, tuple[int, ...]]:
-            return dict(zip(kernel.names, kernel.shapes, strict=True))
+            return dict(zip(names, shapes, strict=True))
 
         @property
         def coords(self) -> dict[str, Any]:
@@ -324,17 +344,17 @@ def _kernel_model(kernel: DensityKernel) -> Any:
                                             extra_callback_rate, store)
 
         def _make_model(self, init_mean: Any) -> Any:
-            expand = _lib.ExpandFunc(kernel.n_dim, kernel.n_expanded, kernel.expand.address,
+            expand = _lib.ExpandFunc(kernel.n_dim, n_out, expand_fn.address,
                                      data.ctypes.data, (self, data))
             logp = _lib.LogpFunc(kernel.logp.address, data.ctypes.data, (self, data))
             dim_sizes = {k: len(v) for k, v in coords.items()}
             variables = _lib.PyVariable.new_variables(
-                list(kernel.names), ["float64"] * len(kernel.names),
-                [tuple(s) for s in kernel.shapes], dim_sizes, kernel.dims)
+                list(names), ["float64"] * len(names), [tuple(s) for s in shapes],
+                dim_sizes, dims)
             return _lib.PyMcModel(logp, expand, variables, kernel.n_dim, dim_sizes,
                                   coords, kernel.initial_point, None)
 
-    return _Compiled(dims=kernel.dims)
+    return _Compiled(dims=dims)
 
 
 def run_kernel_nuts(
@@ -365,9 +385,36 @@ def run_kernel_nuts(
         seed=int(random_seed) % (2**63), save_warmup=False, progress_bar=show,
         target_accept=target_accept, adaptation=kernel.adaptation,
     )
-    tree = _stamp(_standard_tree(tree), "nutpie", random_seed)
+    tree = _standard_tree(tree)
+    if kernel.derive is not None:
+        tree["posterior"] = _derived_posterior(kernel, tree["posterior"].to_dataset())
+    tree = _stamp(tree, "nutpie", random_seed)
     tree["sample_stats"].attrs["log_density"] = "numba kernel"
     return tree, time.perf_counter() - t0
+
+
+#: Name (and dim) of the unconstrained draws nutpie stores for a kernel with ``derive``.
+_UNCONSTRAINED = "unconstrained"
+
+
+def _derived_posterior(kernel: DensityKernel, raw: Any) -> Any:
+    """The posterior variables of a ``derive`` kernel, from its unconstrained draws."""
+    import xarray as xr
+
+    values = kernel.derive(raw[_UNCONSTRAINED].transpose("chain", "draw", ...).values,
+                           kernel.data)
+    base = {"chain": raw["chain"].values, "draw": raw["draw"].values}
+    out = {}
+    for name, shape in zip(kernel.names, kernel.shapes, strict=True):
+        arr = np.asarray(values[name], dtype=np.float64)
+        dims = kernel.dims.get(name, ())
+        if arr.shape[2:] != tuple(shape) or len(dims) != len(shape):
+            raise RuntimeError(f"derive() gave {name} with shape {arr.shape[2:]}, expected "
+                               f"{tuple(shape)} over dims {dims}")  # a kernel's own bug
+        out[name] = xr.Variable(("chain", "draw", *dims), arr)
+    coords = {**base, **{k: v for k, v in kernel.coords.items()
+                         if any(k in kernel.dims.get(n, ()) for n in kernel.names)}}
+    return xr.Dataset(out, coords=coords)
 
 
 def _stamp(tree: Any, sampler: str, seed: int) -> Any:

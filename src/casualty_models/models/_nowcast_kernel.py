@@ -50,7 +50,7 @@ import math
 import numpy as np
 from numba import carray, cfunc, njit
 
-from ._base import KERNEL_EXPAND_SIGNATURE, KERNEL_LOGP_SIGNATURE
+from ._base import KERNEL_LOGP_SIGNATURE
 from ._numba_special import digamma, numba_opt_level
 
 _HEADER = 16
@@ -407,67 +407,62 @@ def logp_grad(x, grad, blob):
     return lp
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
-def expand(x, out, blob):
-    """Posterior variables of one draw, in :func:`expanded_names` order, into ``out``."""
+def derive(xs: np.ndarray, blob: np.ndarray) -> dict[str, np.ndarray]:
+    """The posterior variables of draws ``xs`` (chain, draw, n_dim), by name.
+
+    Runs in Python after sampling (nutpie stores the unconstrained draws): a C
+    expansion callback would be a second function for Numba to compile on a
+    first run (about 2 s of a cold command), for work that costs milliseconds
+    here.  The delay reuses the density's own compiled :func:`_delay` and
+    :func:`_log_cdf`, with every delay computed.
+    """
+    xs = np.ascontiguousarray(xs, dtype=np.float64)
+    blob = np.ascontiguousarray(blob, dtype=np.float64)
+    n_c, n_d = xs.shape[:2]
+    s_n, t_n, d, k1 = int(blob[1]), int(blob[2]), int(blob[3]), int(blob[7])
+    drift, hazard = blob[4] > 0.5, blob[5] > 0.5
     lay = _unpack(blob)
-    s_n, t_n, d, k1 = lay[0], lay[1], lay[2], lay[3]
-    drift = blob[4] > 0.5
-    hazard = blob[5] > 0.5
+    centre, last = lay[6], lay[8].astype(np.int64)
     d1 = d + 1
     gamma = np.empty(t_n)
-    log_pmf = np.zeros((t_n, d1))
-    aux = np.zeros((t_n, d1))
-    aux2 = np.zeros((t_n, d1))
+    log_pmf, aux, aux2 = np.zeros((t_n, d1)), np.zeros((t_n, d1)), np.zeros((t_n, d1))
+    log_cdf, e, cs = np.zeros((t_n, d1)), np.empty((t_n, d1)), np.empty((t_n, d1))
     upto = np.full(t_n, d1, dtype=np.int64)
-    _delay(x, blob, gamma, log_pmf, aux, aux2, upto)
-    log_cdf = np.zeros((t_n, d1))
-    e = np.empty((t_n, d1))
-    cs = np.empty((t_n, d1))
-    _log_cdf(log_pmf, log_cdf, e, cs, np.ones((t_n, d1)), upto)
-    last = lay[8]
-    o = 0
-    out[o] = math.exp(x[0])
-    o += 1
+    need = np.ones((t_n, d1))
+    pmf = np.empty((n_c, n_d, t_n, d1))
+    lf = np.zeros((n_c, n_d, t_n))
+    rows = np.flatnonzero(last >= 0)
+    for c in range(n_c):
+        for i in range(n_d):
+            _delay(xs[c, i], blob, gamma, log_pmf, aux, aux2, upto)
+            _log_cdf(log_pmf, log_cdf, e, cs, need, upto)
+            pmf[c, i] = np.exp(log_pmf)
+            lf[c, i, rows] = log_cdf[rows, last[rows]]
+    out = {"intensity_sd": np.exp(xs[..., 0])}
     k = 1
     if drift:
-        out[o] = math.exp(x[1])
-        o += 1
-        for j in range(k1):
-            out[o + j] = x[2 + j]
-        o += k1
+        out["delay_drift_sd"] = np.exp(xs[..., 1])
+        out["delay_z"] = xs[..., 2:2 + k1].copy()
         k = 2 + k1
     if d > 0 and hazard:
-        centre = lay[6]
-        for j in range(d):
-            out[o + j] = x[k + j]
-            out[o + d + j] = centre[j] + blob[10] * x[k + j]
-        o += 2 * d
+        out["hazard_z"] = xs[..., k:k + d].copy()
+        out["logit_hazard"] = centre + blob[10] * out["hazard_z"]
         k += d
     elif d > 0:
-        out[o] = x[k]
-        out[o + 1] = x[k + 1]
-        o += 2
+        out["delay_log_median"] = xs[..., k].copy()
+        out["delay_log_sdlog"] = xs[..., k + 1].copy()
         k += 2
-    for i in range(s_n * t_n):
-        out[o + i] = x[k + i]
-    o += s_n * t_n
-    inv = math.exp(x[k + s_n * t_n])
-    out[o] = inv
-    o += 1
-    for t in range(t_n):
-        for j in range(d1):
-            out[o + t * d1 + j] = math.exp(log_pmf[t, j])
-    o += t_n * d1
-    for s in range(s_n):
-        for t in range(t_n):
-            lf = log_cdf[t, int(last[t])] if last[t] >= 0 else 0.0
-            out[o + s * t_n + t] = math.exp(x[k + s * t_n + t] - lf)
-    o += s_n * t_n
-    out[o] = 1.0 / (inv * inv + 1e-6)
+    m = xs[..., k:k + s_n * t_n].reshape(n_c, n_d, s_n, t_n)
+    inv = np.exp(xs[..., k + s_n * t_n])
+    out["log_expected_so_far"] = m.copy()
+    out["inv_sqrt_dispersion"] = inv
+    out["delay_pmf"] = pmf
+    out["intensity"] = np.exp(m - lf[:, :, None, :])
+    out["dispersion"] = 1.0 / (inv * inv + 1e-6)
+    return out
 
 
-# the C callbacks (and the functions they call) compile when this module is imported; at
+# the C callback (and the functions it calls) compiles when this module is imported; at
 # LLVM level 1 they compile ~15% faster and sample as fast (numba_opt_level)
 with numba_opt_level(1):
 
@@ -487,20 +482,11 @@ with numba_opt_level(1):
         return 0
 
 
-    @cfunc(KERNEL_EXPAND_SIGNATURE, cache=True, nogil=True)
-    def expand_cfunc(dim, n_out, x_, out_, blob_):
-        """C callback for nutpie: the posterior variables of one draw."""
-        blob = carray(blob_, (int(blob_[0]),))
-        x = carray(x_, (dim,))
-        out = carray(out_, (n_out,))
-        expand(x, out, blob)
-        return 0
-
 
 def expanded_layout(n_strata: int, n_periods: int, max_delay: int, drift: bool,
                     hazard: bool, n_gaps: int) -> list[tuple[str, tuple[int, ...],
                                                              tuple[str, ...]]]:
-    """Names, shapes and dims of the posterior variables (:func:`expand`'s order)."""
+    """Names, shapes and dims of the posterior variables (:func:`derive`'s order)."""
     st = (n_strata, n_periods)
     out: list[tuple[str, tuple[int, ...], tuple[str, ...]]] = [("intensity_sd", (), ())]
     if drift:

@@ -25,7 +25,7 @@ import math
 import numpy as np
 from numba import carray, cfunc, njit
 
-from ._base import KERNEL_EXPAND_SIGNATURE, KERNEL_LOGP_SIGNATURE
+from ._base import KERNEL_LOGP_SIGNATURE
 from ._numba_special import log1pexp, sigmoid
 
 _HEADER = 12
@@ -136,42 +136,40 @@ def logp_grad(x, grad, blob):
     return lp
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
-def expand(x, out, blob):
-    """Posterior variables of one draw, in :func:`expanded_layout` order, into ``out``."""
+def derive(xs: np.ndarray, blob: np.ndarray) -> dict[str, np.ndarray]:
+    """The posterior variables of draws ``xs`` (chain, draw, n_dim), by name.
+
+    Vectorised over the draws after sampling (nutpie stores the unconstrained
+    draws), which spares Numba a second callback to compile on a first run.
+    """
+    from scipy.special import expit
+
     s_n = int(blob[1])
     mode = int(blob[2])
     if mode == 0:
-        p = sigmoid(x[0])
-        out[0] = p
-        for s in range(s_n):
-            out[1 + s] = p
-        return
+        p = expit(xs[..., 0])
+        return {"coverage_shared": p,
+                "coverage": np.repeat(p[..., None], s_n, axis=-1)}
     if mode == 1:
-        for s in range(s_n):
-            out[s] = sigmoid(x[s])
-        return
+        return {"coverage": expit(xs[..., :s_n])}
     has_rho = blob[5] > 0.5
+    out: dict[str, np.ndarray] = {}
     o = 0
     if has_rho:
-        rho = sigmoid(x[0])
-        out[0] = rho
+        rho = expit(xs[..., 0])
+        out["between_strata_share"] = rho
         o = 1
     else:
-        rho = blob[6]
-    m = blob[9]
-    v = blob[10]
-    w = x[o]
-    out[o] = w
-    for s in range(s_n):
-        out[o + 1 + s] = x[o + 1 + s]
-    shared = m + v * math.sqrt(1.0 - rho) * w
-    sigma = v * math.sqrt(rho)
-    q = o + 1 + s_n
-    for s in range(s_n):
-        out[q + s] = sigmoid(shared + sigma * x[o + 1 + s])
-    out[q + s_n] = sigmoid(shared)
-    out[q + s_n + 1] = sigma
+        rho = np.full(xs.shape[:-1], blob[6])
+    m, v = blob[9], blob[10]
+    w = xs[..., o]
+    z = xs[..., o + 1:o + 1 + s_n]
+    shared = m + v * np.sqrt(1.0 - rho) * w
+    sigma = v * np.sqrt(rho)
+    out.update({"coverage_shared_z": w.copy(), "z": z.copy(),
+                "coverage": expit(shared[..., None] + sigma[..., None] * z),
+                "coverage_mean": expit(shared), "between_strata_sd": sigma})
+    return out
 
 
 @cfunc(KERNEL_LOGP_SIGNATURE, cache=True, nogil=True)
@@ -190,19 +188,9 @@ def logp_cfunc(dim, x_, grad_, logp_, blob_):
     return 0
 
 
-@cfunc(KERNEL_EXPAND_SIGNATURE, cache=True, nogil=True)
-def expand_cfunc(dim, n_out, x_, out_, blob_):
-    """C callback for nutpie: the posterior variables of one draw."""
-    blob = carray(blob_, (int(blob_[0]),))
-    x = carray(x_, (dim,))
-    out = carray(out_, (n_out,))
-    expand(x, out, blob)
-    return 0
-
-
 def expanded_layout(n_strata: int, mode: str,
                     has_rho: bool) -> list[tuple[str, tuple[int, ...], tuple[str, ...]]]:
-    """Names, shapes and dims of the posterior variables (:func:`expand`'s order)."""
+    """Names, shapes and dims of the posterior variables (:func:`derive`'s order)."""
     st = ("stratum",)
     if mode == "shared":
         return [("coverage_shared", (), ()), ("coverage", (n_strata,), st)]

@@ -459,7 +459,7 @@ class Nowcast:
                                   "delay_knot_step": list(range(n_gaps))}
         used = {dim for _, _, dims in layout for dim in dims}
         return DensityKernel(
-            n_dim=n_dim, logp=nk.logp_cfunc, expand=nk.expand_cfunc, data=blob,
+            n_dim=n_dim, logp=nk.logp_cfunc, derive=nk.derive, data=blob,
             names=tuple(n for n, _, _ in layout), shapes=tuple(sh for _, sh, _ in layout),
             dims={n: dims for n, _, dims in layout if dims},
             coords={k: v for k, v in coords.items() if k in used},

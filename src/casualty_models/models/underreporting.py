@@ -354,7 +354,7 @@ class UnderReporting:
             return x0 + np.random.default_rng(seed).uniform(-1.0, 1.0, size=x0.size)
 
         return DensityKernel(
-            n_dim=uk.n_params(n_s, mode, has_rho), logp=uk.logp_cfunc, expand=uk.expand_cfunc,
+            n_dim=uk.n_params(n_s, mode, has_rho), logp=uk.logp_cfunc, derive=uk.derive,
             data=blob, names=tuple(n for n, _, _ in layout),
             shapes=tuple(sh for _, sh, _ in layout),
             dims={n: d for n, _, d in layout if d},
