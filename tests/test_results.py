@@ -70,6 +70,20 @@ def test_convergence_warning_when_chains_disagree():
     assert d is not None and d["r_hat"] > 1.5 and d["divergences"] == 0
 
 
+def test_diagnostics_follow_the_draws_they_describe():
+    """Diagnostics are computed once per set of draws: replacing the draws recomputes them."""
+    res = _fake_mcmc(200.0)
+    first = res.diagnostics()
+    assert first is not None and first["r_hat"] > 1.5
+    first["r_hat"] = 0.0  # the caller's copy, not the result's
+    assert res.diagnostics() == {**first, "r_hat": res.diagnostics()["r_hat"]}
+    assert res.diagnostics()["r_hat"] > 1.5
+    good = _fake_mcmc(0.0)
+    for name in ("N", "N_total"):  # the chains now agree
+        res.tree["posterior"][name] = good.tree["posterior"][name]
+    assert res.diagnostics()["r_hat"] < 1.01
+
+
 def test_plot_marks_observed_and_published_range():
     res = UnderReporting().fit(45287, draws=500, chains=2, random_seed=1)
     fig = res.plot(published_range=(45287 / 0.65, 45287 / 0.45))
