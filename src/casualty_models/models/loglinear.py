@@ -81,7 +81,14 @@ from ..priors import HalfNormalPrior, NormalPrior, prior_record
 from ..results import Results, build_datatree, posterior_array
 from ..results_mle import LogLinearMLE
 from ..validation import check_choice, check_int, check_number, check_probability
-from ._base import check_sampling_args, nuts_results, run_nuts
+from ._base import (
+    DensityKernel,
+    check_sampling_args,
+    nuts_results,
+    resolve_nuts_sampler,
+    run_kernel_nuts,
+    run_nuts,
+)
 from ._loglinear_fit import (
     Term,
     batched_poisson_fit,
@@ -377,14 +384,19 @@ class LogLinear:
         pats, y = table.dense()
         X = design(pats, terms)
         names = ["(Intercept)"] + [term_name(t, table.lists) for t in terms]
-        model = self._pymc_model(X, y, terms, list(table.strata), names,
-                                 [pattern_label(p) for p in pats])
         if target_accept is None:
             partial = len(table.strata) > 1 and self.pooling == "partial"
             target_accept = 0.95 if partial else 0.9
-        tree, wall = run_nuts(model, draws=draws, tune=tune, chains=chains,
-                              random_seed=random_seed, target_accept=target_accept,
-                              nuts_sampler=nuts_sampler)
+        if resolve_nuts_sampler(nuts_sampler) == "nutpie":
+            tree, wall = run_kernel_nuts(
+                self.density_kernel(X, y, terms, list(table.strata), names), draws=draws,
+                tune=tune, chains=chains, random_seed=random_seed, target_accept=target_accept)
+        else:
+            model = self._pymc_model(X, y, terms, list(table.strata), names,
+                                     [pattern_label(p) for p in pats])
+            tree, wall = run_nuts(model, draws=draws, tune=tune, chains=chains,
+                                  random_seed=random_seed, target_accept=target_accept,
+                                  nuts_sampler=nuts_sampler)
         beta = np.asarray(tree["posterior"]["beta"].values)  # chain, draw, stratum, term
         rng = np.random.default_rng(None if random_seed is None else [random_seed, 7])
         log_lam = np.einsum("cdsp,kp->cdsk", beta, X)
@@ -442,30 +454,15 @@ class LogLinear:
         import pymc as pm
         import pytensor.tensor as pt
 
-        order = np.array([0] + [len(t) for t in terms])
-        sd = np.where(order == 0, self.intercept_sd,
-                      np.where(order == 1, self.main_sd, self.interaction_sd))
+        order, sd, partial, mode, chol = self._whitening(X, y, terms)
         n_s, p = y.shape[0], X.shape[1]
-        partial = n_s > 1 and self.pooling == "partial"
-        prec, mean = 1.0 / sd**2, np.zeros(p)
-        if partial:
-            # centre the whitening on the partially pooled solution: effects near the
-            # mode of the summed table, within the between-strata scale
-            pooled = batched_poisson_fit(X[None], y.sum(axis=0)[None], prior_prec=1.0 / sd**2)
-            mean = pooled["beta"][0].copy()
-            mean[0] = 0.0
-            prec = np.concatenate([[1.0 / self.intercept_sd**2],
-                                   np.full(p - 1, 1.0 / self.between_strata_sd**2)])
-        mode = batched_poisson_fit(np.broadcast_to(X, (n_s, *X.shape)), y,
-                                   prior_prec=prec, prior_mean=mean)
-        chol = np.linalg.cholesky(np.linalg.inv(mode["hessian"]))
         coords = {"stratum": strata, "term": names, "pattern": plabels,
                   "effect": names[1:], "term_": names,
                   "order": ["main", "interaction"]}
         with pm.Model(coords=coords) as model:
             Xd = pm.Data("X", X, dims=("pattern", "term"))
             yd = pm.Data("y", y, dims=("stratum", "pattern"))
-            md = pm.Data("mode", mode["beta"], dims=("stratum", "term"))
+            md = pm.Data("mode", mode, dims=("stratum", "term"))
             Ld = pm.Data("whitening", chol, dims=("stratum", "term", "term_"))
             u = pm.Flat("u", dims=("stratum", "term"))
             beta = pm.Deterministic("beta", md + pt.sum(Ld * u[:, None, :], axis=-1),
@@ -487,6 +484,65 @@ class LogLinear:
                     pm.Normal.dist(0.0, np.broadcast_to(sd, (n_s, p))), beta).sum())
             pm.Poisson("count", mu=pt.exp(beta @ Xd.T), observed=yd, dims=("stratum", "pattern"))
         return model
+
+
+    def _whitening(self, X: np.ndarray, y: np.ndarray, terms: list[Term]
+                   ) -> tuple[np.ndarray, np.ndarray, bool, np.ndarray, np.ndarray]:
+        """Term orders, prior sds, partial pooling or not, and the whitening.
+
+        The whitening is the posterior mode of each stratum and the Cholesky factor
+        of the inverse of the negative Hessian there.
+        """
+        order = np.array([0] + [len(t) for t in terms])
+        sd = np.where(order == 0, self.intercept_sd,
+                      np.where(order == 1, self.main_sd, self.interaction_sd))
+        n_s, p = y.shape[0], X.shape[1]
+        partial = n_s > 1 and self.pooling == "partial"
+        prec, mean = 1.0 / sd**2, np.zeros(p)
+        if partial:
+            # centre the whitening on the partially pooled solution: effects near the
+            # mode of the summed table, within the between-strata scale
+            pooled = batched_poisson_fit(X[None], y.sum(axis=0)[None], prior_prec=1.0 / sd**2)
+            mean = pooled["beta"][0].copy()
+            mean[0] = 0.0
+            prec = np.concatenate([[1.0 / self.intercept_sd**2],
+                                   np.full(p - 1, 1.0 / self.between_strata_sd**2)])
+        mode = batched_poisson_fit(np.broadcast_to(X, (n_s, *X.shape)), y,
+                                   prior_prec=prec, prior_mean=mean)
+        chol = np.linalg.cholesky(np.linalg.inv(mode["hessian"]))
+        return order, sd, partial, np.asarray(mode["beta"]), chol
+
+    def density_kernel(self, X: np.ndarray, y: np.ndarray, terms: list[Term],
+                       strata: list[str], names: list[str]) -> DensityKernel:
+        """The NUTS path's log density as a Numba kernel for nutpie.
+
+        The same density and parameters as :meth:`_pymc_model`; see
+        :mod:`~casualty_models.models._loglinear_kernel`.
+        """
+        from . import _loglinear_kernel as lk
+
+        order, sd, partial, mode, chol = self._whitening(X, y, terms)
+        n_s, p = y.shape[0], X.shape[1]
+        blob = lk.pack(X=X, y=y, mode=mode, chol=chol, sd=sd, order=order, partial=partial,
+                       between_sd=self.between_strata_sd)
+        lay = lk.layout(partial, n_s, p)
+        log_bsd = float(np.log(self.between_strata_sd))
+
+        def initial_point(seed: int) -> np.ndarray:
+            # PyMC's default: support points (0, or the HalfNormal's sigma), jittered by
+            # U(-1, 1) on the unconstrained scale
+            x0 = np.zeros(lk.n_params(n_s, p, partial))
+            if partial:
+                x0[-2:] = log_bsd
+            return x0 + np.random.default_rng(seed).uniform(-1.0, 1.0, size=x0.size)
+
+        return DensityKernel(
+            n_dim=lk.n_params(n_s, p, partial), logp=lk.logp_cfunc, derive=lk.derive,
+            data=blob, names=tuple(n for n, _, _ in lay), shapes=tuple(sh for _, sh, _ in lay),
+            dims={n: d for n, _, d in lay},
+            coords={"stratum": strata, "term": names, "effect": names[1:],
+                    "order": ["main", "interaction"]},
+            initial_point=initial_point)
 
 
 # ------------------------------------------------------------- PPC
