@@ -197,7 +197,8 @@ def layout(partial: bool, n_strata: int, n_terms: int
            ) -> list[tuple[str, tuple[int, ...], tuple[str, ...]]]:
     """Names, shapes and dims of the posterior variables (:func:`derive`'s)."""
     st = (n_strata, n_terms)
-    out: list[tuple[str, tuple[int, ...], tuple[str, ...]]] = [("u", st, ("stratum", "term")), ("beta", st, ("stratum", "term"))]
+    out: list[tuple[str, tuple[int, ...], tuple[str, ...]]] = [
+        ("u", st, ("stratum", "term")), ("beta", st, ("stratum", "term"))]
     if partial:
         out += [("effect_mean", (n_terms - 1,), ("effect",)),
                 ("between_strata_sd", (2,), ("order",)),
