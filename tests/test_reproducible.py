@@ -1,5 +1,8 @@
 """Same seed, same draws: whatever the PyTensor compile cache and the thread layout.
 
+Under-reporting, the nowcast and the log-linear model (each over its Numba kernel, cached
+in NUMBA_CACHE_DIR) are fitted in every process.
+
 Each fit runs in its own process with its own, fresh PyTensor compile directory, so one
 compiles from scratch while the other ... also does, but in a different directory and
 process (hash seeds differ too); a third run re-uses the first directory (warm cache).
@@ -34,11 +37,15 @@ with _base.sampling_options(progress=False, cores=cores):
         cm.datasets.load("hus_o104"), event_date="hospitalisation_date",
         report_date="report_date", now="2011-06-10", max_delay=15)
     now = cm.Nowcast().fit(tri, draws=200, tune=200, chains=2, random_seed=5)
+    ll = cm.LogLinear(["hospital:survey"]).fit(
+        casualty_models.datasets.load_capture_table("gaza"), draws=200, tune=200, chains=2,
+        random_seed=3)
 post = res.posterior
 print(json.dumps({"coverage": post["coverage"].values.ravel().tolist(),
                   "N": post["N"].values.ravel().tolist(),
                   "nowcast": now.posterior["eventual"].values.ravel().tolist(),
                   "nowcast_pmf": now.posterior["delay_pmf"].values.ravel().tolist(),
+                  "loglinear": ll.posterior["beta"].values.ravel().tolist(),
                   "nuts_sampler": [res.tree.attrs["nuts_sampler"]]}))
 """
 
@@ -62,3 +69,4 @@ def test_same_seed_same_draws_across_compile_caches_and_threads(tmp_path):
         np.testing.assert_array_equal(a[k], c[k], err_msg=k)
     assert a["nuts_sampler"] == ["nutpie"]
     assert len(set(a["coverage"])) > 100  # real draws, not a constant
+    assert len(set(a["loglinear"])) > 100
