@@ -82,3 +82,17 @@ def test_derive_gives_the_pymc_deterministics():
         got[n] = derived[n][0, 0]
     for n in names:
         np.testing.assert_allclose(got[n], ref[n], rtol=1e-12, err_msg=n)
+
+
+def test_a_kernel_names_its_draws_one_way():
+    """A DensityKernel takes exactly one of a C expansion callback and a Python derive."""
+    from casualty_models.models._base import DensityKernel
+
+    kernel = cm.UnderReporting(sampler="nuts").density_kernel(cm.ConfirmedCounts([100]))
+    fields = dict(n_dim=kernel.n_dim, logp=kernel.logp, data=kernel.data, names=kernel.names,
+                  shapes=kernel.shapes, dims=kernel.dims, coords=kernel.coords,
+                  initial_point=kernel.initial_point)
+    with pytest.raises(ValueError, match="exactly one of expand and derive"):
+        DensityKernel(**fields)
+    with pytest.raises(ValueError, match="exactly one of expand and derive"):
+        DensityKernel(**fields, expand=object(), derive=uk.derive)
