@@ -2,8 +2,10 @@
 
 1. ``--study sbc``: triangles drawn from the default model's own prior
    (:func:`casualty_models.simulate.simulate_nowcast_prior`: 24 days, maximum delay 6,
-   first log intensity N(log 25, 0.5^2)), fitted with ``Nowcast()``; the 95% and 50%
-   intervals of the eventual counts of the 6 incomplete periods.
+   first log intensity N(log 25, 0.5^2)), fitted with ``Nowcast(coverage=(0.45, 0.65))``;
+   the 95% and 50% intervals of the eventual counts of the 6 incomplete periods, and of
+   the true counts ``N`` of the last 7 periods (coverage drawn from its prior, the
+   deaths never reported from the model's negative binomial).
 2. ``--study scenario``: the scenario of ``tests/test_nowcast_sim.py`` (smooth sinusoidal
    intensity, Poisson cells, lognormal delay shortening, coverage 45-65%), optionally with
    another ``--intensity-drift`` or ``--delay-drift``; intervals of the eventual count, of
@@ -58,19 +60,31 @@ def _fit(model: Nowcast, tri: ReportingTriangle, draws: int, seed: int) -> tuple
 
 
 def sbc(n_sim: int, draws: int, seed: int) -> pd.DataFrame:
-    model = Nowcast()
+    # the coverage prior does not enter the density: the eventual counts are those of
+    # Nowcast(); N adds the deaths never reported, N - E ~ NegBin(lambda (1 - c) / c, phi)
+    model = Nowcast(coverage=(0.45, 0.65))
+    prior = model.coverage_prior
+    assert prior is not None
     rng, prng = np.random.default_rng(seed), np.random.default_rng([seed, 1])
+    crng = np.random.default_rng([seed, 2])
     rows = []
     for k in range(n_sim):
         df, ev, truth = simulate_nowcast_prior(rng, T, D, start=START)
+        c = float(prior.rvs((), crng))
+        phi = 1.0 / (truth["inv_sqrt_dispersion"] ** 2 + 1e-6)
+        lam = truth["intensity"] * crng.gamma(phi, 1.0 / phi, size=T)
+        n_true = ev + crng.poisson(lam * (1.0 - c) / c)
         tri = ReportingTriangle.from_line_list(df, event_date="event", report_date="report",
                                                now=NOW, max_delay=D, start=START)
         res, warned = _fit(model, tri, draws, seed + k)
         post = res.posterior  # type: ignore[attr-defined]
-        for t in np.flatnonzero(tri.last_known_delay < D):
-            x = post["eventual"].isel(stratum=0, period=t).values.ravel()
-            rows.append({"sim": k, "period": int(t), "var": "eventual",
-                         **_interval(x, float(ev[t]), prng), "warned": warned,
+        for t, var in [(t, v) for t in range(T - D - 1, T) for v in ("eventual", "N")]:
+            if var == "eventual" and tri.complete[t]:
+                continue
+            x = post[var].isel(stratum=0, period=t).values.ravel()
+            y = ev[t] if var == "eventual" else n_true[t]
+            rows.append({"sim": k, "period": int(t), "var": var,
+                         **_interval(x, float(y), prng), "warned": warned,
                          "intensity_sd": truth["intensity_sd"],
                          "post_intensity_sd": float(post["intensity_sd"].mean()),
                          "inv_sqrt_dispersion": truth["inv_sqrt_dispersion"],
