@@ -168,6 +168,7 @@ def simulate_nowcast_prior(
     -------
     line list (columns ``event``, ``report``), eventual counts ``E`` (n_periods,) and
     the drawn truth: ``intensity_sd``, ``delay_drift_sd``, ``inv_sqrt_dispersion``,
+    ``logit_hazard`` (D,) (:math:`\beta`), ``delay_shift`` (T,) (:math:`\gamma`),
     ``intensity`` (T,), ``delay_pmf`` (T, D + 1), ``cells`` (T, D + 1).
     """
     if n_periods < 1 or max_delay < 0:
@@ -192,5 +193,6 @@ def simulate_nowcast_prior(
     frailty = rng.gamma(phi, 1.0 / phi, size=pmf.shape)
     cells = rng.poisson(lam[:, None] * pmf * frailty).astype(np.int64)
     truth = {"intensity_sd": sd_l, "delay_drift_sd": sd_g, "inv_sqrt_dispersion": inv,
-             "intensity": lam, "delay_pmf": pmf, "cells": cells}
+             "logit_hazard": beta, "delay_shift": gamma, "intensity": lam, "delay_pmf": pmf,
+             "cells": cells}
     return _line_list(cells, pd.Timestamp(start)), cells.sum(axis=1), truth
