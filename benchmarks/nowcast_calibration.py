@@ -9,7 +9,8 @@
 2. ``--study scenario``: the scenario of ``tests/test_nowcast_sim.py`` (smooth sinusoidal
    intensity, Poisson cells, lognormal delay shortening, coverage 45-65%), optionally with
    another ``--intensity-drift`` or ``--delay-drift``; intervals of the eventual count, of
-   the true count ``N``, of the deaths never reported ``M = N - E`` and of the intensity.
+   the true count ``N``, of the deaths never reported ``M = N - E`` and of the intensity;
+   ``--walk-sd 0.2`` replaces the sinusoid by a random walk (a new path per simulation).
 
 Integer counts: a central interval of posterior draws holds more than 95% of its own
 posterior (its end points carry mass), so the nominal coverage of each interval is its
@@ -92,7 +93,8 @@ def sbc(n_sim: int, draws: int, seed: int) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def scenario(n_sim: int, draws: int, seed: int, **kw: float) -> pd.DataFrame:
+def scenario(n_sim: int, draws: int, seed: int, walk_sd: float | None = None,
+             **kw: float) -> pd.DataFrame:
     model = Nowcast(coverage=(0.45, 0.65), **kw)  # type: ignore[arg-type]
     prior = model.coverage_prior
     assert prior is not None
@@ -101,6 +103,8 @@ def scenario(n_sim: int, draws: int, seed: int, **kw: float) -> pd.DataFrame:
     rng, prng = np.random.default_rng(seed), np.random.default_rng([seed, 1])
     rows = []
     for k in range(n_sim):  # the same draws as tests/test_nowcast_sim.run_simulations
+        if walk_sd is not None:  # a random-walk intensity from 25, a new path each time
+            lam = 25 * np.exp(np.concatenate([[0.0], np.cumsum(walk_sd * rng.normal(size=T - 1))]))
         cov = float(prior.rvs((), rng))
         df, eventual, n_true = simulate_line_list(rng, lam, pmf, cov, start=START)
         tri = ReportingTriangle.from_line_list(df, event_date="event", report_date="report",
@@ -145,6 +149,8 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=2026)
     p.add_argument("--intensity-drift", type=float, default=None)
     p.add_argument("--delay-drift", type=float, default=None)
+    p.add_argument("--walk-sd", type=float, default=None,
+                   help="scenario: a random-walk intensity with this sd per day, not the sinusoid")
     p.add_argument("--csv", default=None, help="write the per-interval rows here")
     args = p.parse_args()
     t0 = time.perf_counter()
@@ -153,7 +159,7 @@ def main() -> None:
     else:
         kw = {k: v for k, v in (("intensity_drift", args.intensity_drift),
                                 ("delay_drift", args.delay_drift)) if v is not None}
-        res = scenario(args.sims, args.draws, args.seed, **kw)
+        res = scenario(args.sims, args.draws, args.seed, walk_sd=args.walk_sd, **kw)
     wall = time.perf_counter() - t0
     if args.csv:
         res.to_csv(args.csv, index=False)
