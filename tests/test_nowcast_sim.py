@@ -158,7 +158,7 @@ def test_sbc_eventual_counts_uniform_pit():
     """SBC: exact inference gives uniform PIT values; a bug in the density, the sampler or
     the draws of the unseen cells (e.g. a missing frailty) does not.
 
-    Checks (30 independent PIT values; 54 s on 2 shared cores, load 1.8): a Kolmogorov-Smirnov test at
+    Checks (30 independent PIT values; 38-54 s on 2 shared cores, load 1.7-1.8): a Kolmogorov-Smirnov test at
     level 0.005 and the count inside (0.025, 0.975) against Binomial(30, 0.95), failing
     below 25 (probability 0.0033 for an exact procedure): false-failure rate < 1%, up to
     the small Monte Carlo error of 600 posterior draws per fit.  It finds gross errors only:
