@@ -158,15 +158,15 @@ def test_sbc_eventual_counts_uniform_pit():
     """SBC: exact inference gives uniform PIT values; a bug in the density, the sampler or
     the draws of the unseen cells (e.g. a missing frailty) does not.
 
-    Checks (30 independent PIT values; 38-54 s on 2 shared cores, load 1.7-1.8): a Kolmogorov-Smirnov test at
-    level 0.005 and the count inside (0.025, 0.975) against Binomial(30, 0.95), failing
-    below 25 (probability 0.0033 for an exact procedure): false-failure rate < 1%, up to
-    the small Monte Carlo error of 600 posterior draws per fit.  It finds gross errors only:
-    with the frailty left out of the draws of the unseen cells, this check (seed 13) gave KS
-    p = 0.04 and 26 inside, a pass; the 200 simulations x 6 periods of
-    ``benchmarks/nowcast_calibration.py --study sbc`` find it (95% intervals cover 0.898,
-    se 0.011, against their posterior mass 0.969; as implemented: 0.962, se 0.0065,
-    against 0.970).
+    Checks (30 independent PIT values; 38-54 s on 2 shared cores at load 1.7-1.8): a
+    Kolmogorov-Smirnov test at level 0.005 and the count inside (0.025, 0.975) against
+    Binomial(30, 0.95), failing below 25 (probability 0.0033 for an exact procedure):
+    false-failure rate < 1%, up to the small Monte Carlo error of 600 posterior draws per
+    fit.  It finds gross errors only: with the frailty left out of the draws of the unseen
+    cells, this check (seed 13) gave KS p = 0.04 and 26 inside, a pass; the 200
+    simulations x 6 periods of ``benchmarks/nowcast_calibration.py --study sbc`` find it
+    (95% intervals cover 0.898, se 0.011, against their posterior mass 0.969; as
+    implemented: 0.962, se 0.0065, against 0.970).
     """
     u = sbc_pits()
     print(f"\nPIT: mean {u.mean():.3f}, var {u.var():.4f} (uniform 0.5, 0.0833)")
