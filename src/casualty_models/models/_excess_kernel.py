@@ -107,6 +107,7 @@ import numpy as np
 from numba import carray, cfunc, njit
 
 from ._base import KERNEL_EXPAND_SIGNATURE, KERNEL_LOGP_SIGNATURE
+from ._numba_special import density_status
 
 __all__ = ["EXPAND", "LOGP", "evaluate", "expand", "expand_layout", "initial_point", "n_dim",
            "pack_data", "value_layout"]
@@ -421,18 +422,10 @@ def _expand(x: np.ndarray, out: np.ndarray, d: np.ndarray) -> None:
 @cfunc(KERNEL_LOGP_SIGNATURE, cache=True)
 def LOGP(dim, x_, grad_, logp_, data_):  # noqa: N802
     """Log density callback for nutpie: writes the gradient and the log density."""
-    d = carray(data_, (int(data_[0]),))
-    x = carray(x_, (dim,))
     grad = carray(grad_, (dim,))
-    out = carray(logp_, (1,))
-    lp = _logp_grad(x, grad, d)
-    out[0] = lp
-    for i in range(dim):
-        if not math.isfinite(grad[i]):
-            return 3
-    if not math.isfinite(lp):
-        return 4
-    return 0
+    lp = _logp_grad(carray(x_, (dim,)), grad, carray(data_, (int(data_[0]),)))
+    logp_[0] = lp
+    return density_status(lp, grad)
 
 
 @cfunc(KERNEL_EXPAND_SIGNATURE, cache=True)

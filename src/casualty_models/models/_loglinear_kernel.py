@@ -36,6 +36,7 @@ import numpy as np
 from numba import carray, cfunc, njit
 
 from ._base import KERNEL_LOGP_SIGNATURE
+from ._numba_special import density_status
 
 _HEADER = 8
 
@@ -164,17 +165,10 @@ def logp_grad(x, grad, blob):
 @cfunc(KERNEL_LOGP_SIGNATURE, cache=True, nogil=True)
 def logp_cfunc(dim, x_, grad_, logp_, blob_):
     """C callback for nutpie: 0 on success, 3/4 for a non-finite gradient/density."""
-    blob = carray(blob_, (int(blob_[0]),))
-    x = carray(x_, (dim,))
     grad = carray(grad_, (dim,))
-    lp = logp_grad(x, grad, blob)
+    lp = logp_grad(carray(x_, (dim,)), grad, carray(blob_, (int(blob_[0]),)))
     logp_[0] = lp
-    for i in range(dim):
-        if not np.isfinite(grad[i]):
-            return 3
-    if not np.isfinite(lp):
-        return 4
-    return 0
+    return density_status(lp, grad)
 
 
 def derive(xs: np.ndarray, blob: np.ndarray) -> dict[str, np.ndarray]:

@@ -51,7 +51,7 @@ import numpy as np
 from numba import carray, cfunc, njit
 
 from ._base import KERNEL_LOGP_SIGNATURE
-from ._numba_special import digamma, numba_opt_level
+from ._numba_special import density_status, digamma, numba_opt_level
 
 _HEADER = 16
 _SQRT2 = math.sqrt(2.0)
@@ -429,14 +429,14 @@ def derive(xs: np.ndarray, blob: np.ndarray) -> dict[str, np.ndarray]:
     log_cdf, e, cs = np.zeros((t_n, d1)), np.empty((t_n, d1)), np.empty((t_n, d1))
     upto = np.full(t_n, d1, dtype=np.int64)
     need = np.ones((t_n, d1))
-    pmf = np.empty((n_c, n_d, t_n, d1))
+    log_pmfs = np.empty((n_c, n_d, t_n, d1))
     lf = np.zeros((n_c, n_d, t_n))
     rows = np.flatnonzero(last >= 0)
     for c in range(n_c):
         for i in range(n_d):
             _delay(xs[c, i], blob, gamma, log_pmf, aux, aux2, upto)
             _log_cdf(log_pmf, log_cdf, e, cs, need, upto)
-            pmf[c, i] = np.exp(log_pmf)
+            log_pmfs[c, i] = log_pmf
             lf[c, i, rows] = log_cdf[rows, last[rows]]
     out = {"intensity_sd": np.exp(xs[..., 0])}
     k = 1
@@ -456,7 +456,7 @@ def derive(xs: np.ndarray, blob: np.ndarray) -> dict[str, np.ndarray]:
     inv = np.exp(xs[..., k + s_n * t_n])
     out["log_expected_so_far"] = m.copy()
     out["inv_sqrt_dispersion"] = inv
-    out["delay_pmf"] = pmf
+    out["delay_pmf"] = np.exp(log_pmfs)
     out["intensity"] = np.exp(m - lf[:, :, None, :])
     out["dispersion"] = 1.0 / (inv * inv + 1e-6)
     return out
@@ -469,17 +469,10 @@ with numba_opt_level(1):
     @cfunc(KERNEL_LOGP_SIGNATURE, cache=True, nogil=True)
     def logp_cfunc(dim, x_, grad_, logp_, blob_):
         """C callback for nutpie: 0 on success, 3/4 for a non-finite gradient/density."""
-        blob = carray(blob_, (int(blob_[0]),))
-        x = carray(x_, (dim,))
         grad = carray(grad_, (dim,))
-        lp = logp_grad(x, grad, blob)
+        lp = logp_grad(carray(x_, (dim,)), grad, carray(blob_, (int(blob_[0]),)))
         logp_[0] = lp
-        for i in range(dim):
-            if not np.isfinite(grad[i]):
-                return 3
-        if not np.isfinite(lp):
-            return 4
-        return 0
+        return density_status(lp, grad)
 
 
 

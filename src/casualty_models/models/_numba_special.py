@@ -12,9 +12,10 @@ import math
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import numpy as np
 from numba import njit
 
-__all__ = ["digamma", "log1pexp", "numba_opt_level", "sigmoid"]
+__all__ = ["density_status", "digamma", "log1pexp", "numba_opt_level", "sigmoid"]
 
 
 @contextmanager
@@ -88,3 +89,23 @@ def sigmoid(x: float) -> float:
         return 1.0 / (1.0 + math.exp(-x))
     e = math.exp(x)
     return e / (1.0 + e)
+
+
+@njit(cache=True, nogil=True)
+def density_status(lp: float, grad: np.ndarray) -> int:
+    """Return code of a kernel's log-density callback for nutpie.
+
+    0 on success, 3 for a non-finite gradient, 4 for a non-finite density
+    (nutpie then treats the point as outside the support).
+
+    >>> import numpy as np
+    >>> [density_status(lp, np.array(g)) for lp, g in
+    ...  [(-1.0, [0.0, 2.0]), (-1.0, [0.0, np.nan]), (-np.inf, [0.0]), (np.nan, [np.inf])]]
+    [0, 3, 4, 3]
+    """
+    for i in range(grad.size):
+        if not math.isfinite(grad[i]):
+            return 3
+    if not math.isfinite(lp):
+        return 4
+    return 0

@@ -26,7 +26,7 @@ import numpy as np
 from numba import carray, cfunc, njit
 
 from ._base import KERNEL_LOGP_SIGNATURE
-from ._numba_special import log1pexp, sigmoid
+from ._numba_special import density_status, log1pexp, sigmoid
 
 _HEADER = 12
 MODES = {"shared": 0, "independent": 1, "partial": 2}
@@ -175,17 +175,10 @@ def derive(xs: np.ndarray, blob: np.ndarray) -> dict[str, np.ndarray]:
 @cfunc(KERNEL_LOGP_SIGNATURE, cache=True, nogil=True)
 def logp_cfunc(dim, x_, grad_, logp_, blob_):
     """C callback for nutpie: 0 on success, 3/4 for a non-finite gradient/density."""
-    blob = carray(blob_, (int(blob_[0]),))
-    x = carray(x_, (dim,))
     grad = carray(grad_, (dim,))
-    lp = logp_grad(x, grad, blob)
+    lp = logp_grad(carray(x_, (dim,)), grad, carray(blob_, (int(blob_[0]),)))
     logp_[0] = lp
-    for i in range(dim):
-        if not np.isfinite(grad[i]):
-            return 3
-    if not np.isfinite(lp):
-        return 4
-    return 0
+    return density_status(lp, grad)
 
 
 def expanded_layout(n_strata: int, mode: str,

@@ -526,18 +526,19 @@ class LogLinear:
         blob = lk.pack(X=X, y=y, mode=mode, chol=chol, sd=sd, order=order, partial=partial,
                        between_sd=self.between_strata_sd)
         lay = lk.layout(partial, n_s, p)
+        n_dim = lk.n_params(n_s, p, partial)
         log_bsd = float(np.log(self.between_strata_sd))
 
         def initial_point(seed: int) -> np.ndarray:
             # PyMC's default: support points (0, or the HalfNormal's sigma), jittered by
             # U(-1, 1) on the unconstrained scale
-            x0 = np.zeros(lk.n_params(n_s, p, partial))
+            x0 = np.zeros(n_dim)
             if partial:
                 x0[-2:] = log_bsd
             return x0 + np.random.default_rng(seed).uniform(-1.0, 1.0, size=x0.size)
 
         return DensityKernel(
-            n_dim=lk.n_params(n_s, p, partial), logp=lk.logp_cfunc, derive=lk.derive,
+            n_dim=n_dim, logp=lk.logp_cfunc, derive=lk.derive,
             data=blob, names=tuple(n for n, _, _ in lay), shapes=tuple(sh for _, sh, _ in lay),
             dims={n: d for n, _, d in lay},
             coords={"stratum": strata, "term": names, "effect": names[1:],
