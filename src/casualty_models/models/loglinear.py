@@ -380,7 +380,18 @@ class LogLinear:
                 f"fit needs a CaptureTable, got {type(table).__name__}."
             )
         terms = self.terms(table.lists)
-        self._checks(table, terms)
+        status, _ = self._checks(table, terms)
+        bad = [s for s, st in zip(table.strata, status, strict=True) if st == "not estimable"]
+        if bad:
+            # the posterior would be the intercept prior's alone: a finite number the data
+            # did not give (fit_mle reports such a stratum as NaN)
+            raise DataValidationError(
+                f"N is not estimable in {'strata' if len(bad) > 1 else 'stratum'} "
+                f"{', '.join(map(repr, bad))}: no record is on two or more lists, so the "
+                "posterior of the missing count would be its prior alone "
+                f"(N(0, {self.intercept_sd:g}) on its log). Fix: merge the stratum with a "
+                "neighbouring one, fit the others, or report its observed count only "
+                "(fit_mle reports it as NaN).")
         pats, y = table.dense()
         X = design(pats, terms)
         names = ["(Intercept)"] + [term_name(t, table.lists) for t in terms]
